@@ -1,1 +1,16 @@
 //! cutoff: when did an AS lose its last upstream, who cut it off, and what happened to spam.
+//!
+//! The pipeline (see ARCHITECTURE.md): source → parse → state → detect → report, with
+//! `scan` orchestrating it on local files.
+
+pub mod cli;
+pub mod detect;
+pub mod dump;
+pub mod error;
+pub mod model;
+pub mod parse;
+pub mod report;
+pub mod scan;
+pub mod source;
+pub mod state;
+pub mod watch;

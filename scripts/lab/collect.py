@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""Collect the lab's MRT outputs, check them with bgpdump and write the README.
+
+usage: collect.py WORKDIR OUTDIR IMPL...
+       collect.py --readme-only OUTDIR        (re-analyse samples already in OUTDIR)
+
+For every implementation the raw files written by the daemon are copied (and
+gzip-compressed, deterministically: no name, mtime 0) to OUTDIR/<impl>/, then
+every output file is read with `bgpdump -q -m` and with a small MRT header
+scanner, and OUTDIR/README.md is regenerated with the facts a test can assert.
+"""
+import collections
+import datetime
+import glob
+import gzip
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FLAGGED = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]
+IMPL_NAMES = {"gobgp": "GoBGP (gobgpd)", "frr": "FRRouting bgpd", "bird": "BIRD 2"}
+IMPL_PKG = {"gobgp": "gobgpd", "frr": "frr", "bird": "bird2"}
+COLLECTOR_IP = {"gobgp": "127.0.0.1", "frr": "127.0.0.2", "bird": "127.0.0.3"}
+RIB_TARGETS = [("rib.mrt.gz", "baseline", 40), ("rib-after-cut.mrt.gz", "after-cut", 220),
+               ("rib-end.mrt.gz", "end", 280)]
+
+MRT_TYPES = {11: "OSPFv2", 12: "TABLE_DUMP", 13: "TABLE_DUMP_V2", 16: "BGP4MP", 17: "BGP4MP_ET"}
+TDV2_SUB = {1: "PEER_INDEX_TABLE", 2: "RIB_IPV4_UNICAST", 3: "RIB_IPV4_MULTICAST",
+            4: "RIB_IPV6_UNICAST", 5: "RIB_IPV6_MULTICAST", 6: "RIB_GENERIC",
+            8: "RIB_IPV4_UNICAST_ADDPATH", 9: "RIB_IPV4_MULTICAST_ADDPATH",
+            10: "RIB_IPV6_UNICAST_ADDPATH", 11: "RIB_IPV6_MULTICAST_ADDPATH",
+            12: "RIB_GENERIC_ADDPATH"}
+BGP4MP_SUB = {0: "STATE_CHANGE", 1: "MESSAGE", 4: "MESSAGE_AS4", 5: "STATE_CHANGE_AS4",
+              6: "MESSAGE_LOCAL", 7: "MESSAGE_AS4_LOCAL", 8: "MESSAGE_ADDPATH",
+              9: "MESSAGE_AS4_ADDPATH", 10: "MESSAGE_LOCAL_ADDPATH",
+              11: "MESSAGE_AS4_LOCAL_ADDPATH"}
+BGP_MSG = {1: "OPEN", 2: "UPDATE", 3: "NOTIFICATION", 4: "KEEPALIVE", 5: "ROUTE-REFRESH"}
+FSM = {1: "Idle", 2: "Connect", 3: "Active", 4: "OpenSent", 5: "OpenConfirm", 6: "Established",
+       7: "Clearing (FRR)", 8: "Deleted (FRR)"}
+
+
+def utc(ts):
+    return datetime.datetime.fromtimestamp(int(ts), datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_raw(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data
+
+
+def scan_mrt(path):
+    """Count MRT type/subtype and, for BGP4MP messages, the BGP message type."""
+    data = read_raw(path)
+    pos, records = 0, 0
+    types = collections.Counter()
+    bgp = collections.Counter()
+    first = last = None
+    while pos < len(data):
+        if pos + 12 > len(data):
+            raise ValueError("%s: truncated MRT header at byte %d" % (path, pos))
+        ts, typ, sub, length = struct.unpack_from(">IHHI", data, pos)
+        body = data[pos + 12:pos + 12 + length]
+        if len(body) != length:
+            raise ValueError("%s: truncated MRT record at byte %d" % (path, pos))
+        first = ts if first is None else first
+        last = ts
+        tname = MRT_TYPES.get(typ, str(typ))
+        sname = (TDV2_SUB if typ == 13 else BGP4MP_SUB if typ in (16, 17) else {}).get(sub, str(sub))
+        types["%s/%s" % (tname, sname)] += 1
+        if typ in (16, 17) and sub in (1, 4, 6, 7, 8, 9, 10, 11):
+            b = body[4:] if typ == 17 else body
+            asz = 4 if sub in (4, 7, 9, 11) else 2
+            afi = struct.unpack_from(">H", b, 2 * asz + 2)[0]
+            off = 2 * asz + 4 + (8 if afi == 1 else 32)
+            bgp["%s:%s" % (BGP4MP_SUB[sub], BGP_MSG.get(b[off + 18], str(b[off + 18])))] += 1
+        records += 1
+        pos += 12 + length
+    return {"records": records, "types": dict(sorted(types.items())),
+            "bgp_messages": dict(sorted(bgp.items())), "first_ts": first, "last_ts": last}
+
+
+def bgpdump(path):
+    p = subprocess.run(["bgpdump", "-q", "-m", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    err = "\n".join(l for l in p.stderr.splitlines() if "logging to syslog" not in l)
+    if p.returncode != 0 or err.strip():
+        raise RuntimeError("bgpdump failed on %s: rc=%d %s" % (path, p.returncode, err))
+    return [l.split("|") for l in p.stdout.splitlines() if l]
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def write_gz(src_paths, dst):
+    data = b"".join(open(p, "rb").read() for p in src_paths)
+    with open(dst, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as g:
+            g.write(data)
+
+
+# ------------------------------------------------------------------ collect
+def collect(work, out, impls):
+    t0 = int(open(os.path.join(work, "t0")).read())
+    meta = {"t0": t0, "implementations": impls, "versions": {}}
+    for line in open(os.path.join(work, "versions.txt")):
+        k, _, v = line.strip().partition("=")
+        if k.startswith("pkg_"):
+            meta["versions"][k[4:]] = v
+        elif k == "date_utc":
+            meta["run_utc"] = v
+    for impl in impls:
+        src = os.path.join(work, impl)
+        dst = os.path.join(out, impl)
+        os.makedirs(dst, exist_ok=True)
+        for old in glob.glob(os.path.join(dst, "*.mrt*")):
+            os.remove(old)
+        if impl == "gobgp":
+            ups = sorted(p for p in glob.glob(os.path.join(src, "updates.*.mrt"))
+                         if os.path.getsize(p) > 0)
+            write_gz(ups, os.path.join(dst, "updates.mrt.gz"))
+            ribs = []
+            for p in glob.glob(os.path.join(src, "rib.*.mrt")):
+                if os.path.getsize(p) > 0:
+                    ribs.append((scan_mrt(p)["first_ts"], p))
+            for name, _, offset in RIB_TARGETS:
+                ts, p = min(ribs, key=lambda r: abs(r[0] - (t0 + offset)))
+                write_gz([p], os.path.join(dst, name))
+        else:
+            if impl == "frr":
+                write_gz([os.path.join(src, "updates.mrt")], os.path.join(dst, "updates.mrt.gz"))
+            # FRR "dump bgp all" / BIRD mrtdump: every message + state changes
+            write_gz([os.path.join(src, "all.mrt" if impl == "frr" else "updates.mrt")],
+                     os.path.join(dst, "all.mrt.gz"))
+            for name, tag, _ in RIB_TARGETS:
+                write_gz([os.path.join(src, "rib-%s.mrt" % tag)], os.path.join(dst, name))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "lab-run.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+# ------------------------------------------------------------------ analysis
+def peers():
+    res = []
+    for line in open(os.path.join(HERE, "peers.tsv")):
+        if line.startswith("#") or not line.strip():
+            continue
+        c = line.rstrip("\n").split("\t")
+        res.append({"ip": c[0], "asn": int(c[1]), "flag": c[4], "cut": c[5], "note": c[8]})
+    return res
+
+
+def analyse_messages(lines, t0):
+    """Facts from bgpdump -m lines of an updates/all file."""
+    f = {}
+    upd = [l for l in lines if l[2] in ("A", "W")]
+    states = [l for l in lines if l[2] == "STATE"]
+    f["states"] = [(int(l[1]), l[3], int(l[4]), int(l[5]), int(l[6])) for l in states]
+    # session reset window
+    f["w_from_65003_during_reset"] = sum(
+        1 for l in upd if l[2] == "W" and l[3] == "127.0.0.13" and t0 + 55 <= int(l[1]) <= t0 + 90)
+    back = [int(l[1]) for l in upd if l[3] == "127.0.0.13" and l[2] == "A" and int(l[1]) >= t0 + 70]
+    f["reset_reannounce_first"] = min(back) if back else None
+    f["reset_reannounce_count"] = sum(
+        1 for l in upd if l[3] == "127.0.0.13" and l[2] == "A" and back and min(back) <= int(l[1]) <= min(back) + 5
+        and not l[5].startswith("10.255."))
+    # mass withdrawal
+    mw = [l for l in upd if l[2] == "W" and l[3] == "127.0.0.14" and t0 + 110 <= int(l[1]) < t0 + 135
+          and not l[5].startswith("10.255.")]
+    f["mass_w_count"] = len(mw)
+    f["mass_w_prefixes"] = len({l[5] for l in mw})
+    f["mass_w_first"] = min(int(l[1]) for l in mw) if mw else None
+    f["mass_w_last"] = max(int(l[1]) for l in mw) if mw else None
+    f["mass_w_flagged"] = sorted({l[5] for l in mw if l[5] in FLAGGED})
+    ra = [l for l in upd if l[2] == "A" and l[3] == "127.0.0.14" and t0 + 135 <= int(l[1]) < t0 + 160
+          and not l[5].startswith("10.255.")]
+    f["mass_reannounce_count"] = len(ra)
+    f["mass_reannounce_first"] = min(int(l[1]) for l in ra) if ra else None
+    f["mass_reannounce_last"] = max(int(l[1]) for l in ra) if ra else None
+    # flagged prefixes
+    fl = [l for l in upd if l[5] in FLAGGED]
+    via10 = [l for l in fl if l[2] == "A" and "64510" in l[6].split()]
+    f["last_via_64510"] = max(int(l[1]) for l in via10) if via10 else None
+    f["last_via_64510_by_peer"] = {}
+    for l in via10:
+        k = "%s AS%s" % (l[3], l[4])
+        f["last_via_64510_by_peer"][k] = max(f["last_via_64510_by_peer"].get(k, 0), int(l[1]))
+    cut = [l for l in fl if l[2] == "A" and int(l[1]) >= t0 + 175 and "64520" in l[6].split()]
+    f["cut_announcements"] = sorted({(int(l[1]), l[3], int(l[4]), l[6]) for l in cut})
+    f["any_64510_after_cut"] = any(int(l[1]) > t0 + 185 for l in via10)
+    disc = [l for l in fl if l[2] == "W" and int(l[1]) >= t0 + 230]
+    f["disconnect"] = {}
+    for p in FLAGGED:
+        ws = sorted((int(l[1]), l[3], int(l[4])) for l in disc if l[5] == p)
+        f["disconnect"][p] = ws
+    last_a = [int(l[1]) for l in fl if l[2] == "A"]
+    f["last_flagged_announce"] = max(last_a) if last_a else None
+    f["flagged_a_after_disconnect"] = sum(1 for l in fl if l[2] == "A" and int(l[1]) >= t0 + 240)
+    # baseline paths of the flagged prefixes
+    base = {}
+    for l in fl:
+        if l[2] == "A" and int(l[1]) < t0 + 55:
+            base[(l[3], l[4])] = l[6]
+    f["baseline_paths"] = sorted((k[0], int(k[1]), v) for k, v in base.items())
+    # churn / silence: longest gap between two UPDATE lines of one peer in [T0, T0+300]
+    gaps = {}
+    by_peer = collections.defaultdict(list)
+    for l in upd:
+        if t0 <= int(l[1]) <= t0 + 300:
+            by_peer[(l[3], int(l[4]))].append(int(l[1]))
+    for k, ts in by_peer.items():
+        ts = sorted(set(ts))
+        gaps["%s AS%d" % k] = max(b - a for a, b in zip(ts, ts[1:])) if len(ts) > 1 else None
+    f["max_gap"] = dict(sorted(gaps.items()))
+    f["update_peers"] = sorted({"%s AS%s" % (l[3], l[4]) for l in upd})
+    return f
+
+
+def peer_index(path):
+    """Decode the PEER_INDEX_TABLE (first record) of a TABLE_DUMP_V2 file."""
+    d = read_raw(path)
+    _, typ, sub, length = struct.unpack_from(">IHHI", d, 0)
+    assert (typ, sub) == (13, 1), "first record is not a PEER_INDEX_TABLE"
+    b = d[12:12 + length]
+    cid = ".".join(str(x) for x in b[:4])
+    vl = struct.unpack_from(">H", b, 4)[0]
+    view = b[6:6 + vl].decode("ascii", "replace")
+    p = 6 + vl
+    n = struct.unpack_from(">H", b, p)[0]
+    p += 2
+    peers = []
+    for _ in range(n):
+        pt = b[p]
+        p += 1
+        bid = ".".join(str(x) for x in b[p:p + 4])
+        p += 4
+        if pt & 1:
+            import ipaddress
+            ip = str(ipaddress.IPv6Address(b[p:p + 16]))
+            p += 16
+        else:
+            ip = ".".join(str(x) for x in b[p:p + 4])
+            p += 4
+        if pt & 2:
+            asn = struct.unpack_from(">I", b, p)[0]
+            p += 4
+        else:
+            asn = struct.unpack_from(">H", b, p)[0]
+            p += 2
+        peers.append((pt, bid, ip, asn))
+    return cid, view, peers
+
+
+CHECKPOINTS = [50, 70, 100, 130, 170, 190, 250, 300]
+
+
+def replay(lines, t0):
+    """Replay A/W/STATE lines in file order; a STATE leaving Established (6)
+    drops that peer's routes (peer 0.0.0.0: every peer of that AS).
+    Returns the flagged-prefix visibility at each checkpoint, the time AS64510
+    left the last path and the time the last flagged route went away."""
+    rib = {}
+    out = {}
+    cps = list(CHECKPOINTS)
+    via10_gone = flagged_gone = None
+
+    def snap():
+        r = {}
+        for pfx in FLAGGED:
+            paths = [(k[0], v) for k, v in rib.items() if k[2] == pfx]
+            r[pfx] = (len(paths), sum(1 for _, v in paths if "64510" in v.split()),
+                      sum(1 for _, v in paths if "64520" in v.split()))
+        r["routes"] = len(rib)
+        return r
+
+    def counts():
+        fl = [v for k, v in rib.items() if k[2] in FLAGGED]
+        return sum(1 for v in fl if "64510" in v.split()), len(fl)
+
+    for l in lines:
+        if l[0] != "BGP4MP":
+            continue
+        ts = int(l[1])
+        while cps and ts >= t0 + cps[0]:
+            out[cps.pop(0)] = snap()
+        before = counts()
+        if l[2] == "A":
+            rib[(l[3], l[4], l[5])] = l[6]
+        elif l[2] == "W":
+            rib.pop((l[3], l[4], l[5]), None)
+        elif l[2] == "STATE" and l[5] == "6" and l[6] != "6":
+            for k in list(rib):
+                if k[0] == l[3] or (l[3] in ("0.0.0.0", "::") and k[1] == l[4]):
+                    del rib[k]
+        after = counts()
+        if before[0] > 0 and after[0] == 0:
+            via10_gone = ts
+        if after[0] > 0:
+            via10_gone = None if before[0] == 0 and via10_gone else via10_gone
+        if before[1] > 0 and after[1] == 0:
+            flagged_gone = ts
+    while cps:
+        out[cps.pop(0)] = snap()
+    return out, via10_gone, flagged_gone
+
+
+def analyse_rib(lines):
+    rib = [l for l in lines if l[0] == "TABLE_DUMP2"]
+    fl = [l for l in rib if l[5] in FLAGGED]
+    return {
+        "entries": len(rib),
+        "prefixes": len({l[5] for l in rib}),
+        "peers": sorted({"%s AS%s" % (l[3], l[4]) for l in rib}),
+        "dump_ts": sorted({int(l[1]) for l in rib}),
+        "flagged_entries": len(fl),
+        "flagged_via_64510": len([l for l in fl if "64510" in l[6].split()]),
+        "flagged_via_64520": len([l for l in fl if "64520" in l[6].split()]),
+        "flagged_paths": sorted({(l[3], int(l[4]), l[6]) for l in fl}),
+    }
+
+
+def rel(ts, t0):
+    return "T0%+d" % (ts - t0) if ts is not None else "-"
+
+
+def fmt_ts(ts, t0):
+    return "%d (%s, %s)" % (ts, utc(ts), rel(ts, t0)) if ts is not None else "none"
+
+
+def readme(out):
+    meta = json.load(open(os.path.join(out, "lab-run.json")))
+    t0 = meta["t0"]
+    impls = meta["implementations"]
+    L = []
+    w = L.append
+    w("# MRT samples written by real BGP implementations (lab)")
+    w("")
+    w("Generated by `scripts/lab/run-lab.sh` (this file is rewritten by "
+      "`scripts/lab/collect.py`; do not edit by hand). The lab ran on %s." % meta.get("run_utc", "?"))
+    w("")
+    w("Real BGP daemons acted as route collectors (AS6447) and wrote MRT files while six real")
+    w("ExaBGP speakers peered with them over loopback and played a scripted scenario in wall-clock")
+    w("time. All timestamps below are the ones found in the files (`bgpdump -m`, unix seconds, UTC).")
+    w("")
+    w("## What ran")
+    w("")
+    w("| role | daemon | Debian package | version | address |")
+    w("| --- | --- | --- | --- | --- |")
+    for i in impls:
+        w("| collector AS6447 | %s | `%s` | %s | %s port 1179 (passive) |" % (
+            IMPL_NAMES[i], IMPL_PKG[i], meta["versions"].get(IMPL_PKG[i], "?"), COLLECTOR_IP[i]))
+    w("| 6 peers | ExaBGP | `exabgp` | %s | 127.0.0.11 .. 127.0.0.16 |" % meta["versions"].get("exabgp", "?"))
+    w("| reference reader | bgpdump | `bgpdump` | %s | - |" % meta["versions"].get("bgpdump", "?"))
+    w("")
+    w("Every ExaBGP process peers with every collector, so the three collectors saw the same")
+    w("sessions and the same UPDATEs at (almost) the same second; only the encoding differs.")
+    w("")
+    w("## Peers")
+    w("")
+    w("| peer IP | ASN | next hop in routes | flagged path at baseline | after the upstream cut | role |")
+    w("| --- | --- | --- | --- | --- | --- |")
+    for p in peers():
+        nh = "198.18.0." + p["ip"].rsplit(".", 1)[1]
+        cut = p["cut"] if p["cut"] != "-" else "(unchanged)"
+        cut = cut if cut == "(unchanged)" else "%d %s" % (p["asn"], cut)
+        w("| %s | %d | %s | `%d %s` | %s | %s |" % (p["ip"], p["asn"], nh, p["asn"], p["flag"],
+                                                    "`%s`" % cut if "(" not in cut else cut, p["note"]))
+    w("")
+    w("Next hops are 198.18.0.x (RFC 2544 range) because FRR and GoBGP reject 127/8 next hops as")
+    w("martians; it is an attribute only. Each peer announces the same 300 background prefixes")
+    w("`10.0.0.0/24 .. 10.1.43.0/24` with path `<peerAS> <6470x> <64600 + j%50>` (one UPDATE per")
+    w("distinct path, several NLRI each), the 3 flagged prefixes `192.0.2.0/24`, `198.51.100.0/24`,")
+    w("`203.0.113.0/24` originated by AS64500, and one churn prefix `10.255.<n>.0/24` (n = 1..6,")
+    w("path `<peerAS> <6470x> 64699`) whose MED changes every 15 s and which is withdrawn every")
+    w("4th 15-s slot, so no peer is silent for more than ~15 s (except AS65003 while it is down).")
+    w("")
+    w("## Scenario (T0 = %d = %s)" % (t0, utc(t0)))
+    w("")
+    w("| phase | planned | what happens |")
+    w("| --- | --- | --- |")
+    w("| baseline | T0-18 (%s) | all 6 speakers connect and announce 300 background + 3 flagged + churn |" % utc(t0 - 18))
+    w("| RIB dump | T0+40 (%s) | `rib.mrt.gz` (TABLE_DUMP_V2) |" % utc(t0 + 40))
+    w("| session reset | T0+60 .. T0+80 (%s .. %s) | ExaBGP AS65003 stopped (SIGTERM), restarted 20 s later; no withdrawals are sent |" % (utc(t0 + 60), utc(t0 + 80)))
+    w("| mass withdrawal | T0+120 .. T0+140 (%s .. %s) | AS65004 withdraws its 300 background + 3 flagged prefixes (session up), re-announces at T0+140 |" % (utc(t0 + 120), utc(t0 + 140)))
+    w("| upstream cut | T0+180/181/182 (%s) | AS65001/65002/65003 replace the 64510 path of the flagged prefixes by a 64520 path (implicit replacement, no withdrawal) |" % utc(t0 + 180))
+    w("| RIB dump | T0+220 (%s) | `rib-after-cut.mrt.gz` |" % utc(t0 + 220))
+    w("| disconnection | T0+240+k (%s .. %s) | peer k (k = 0..5 for AS65001..AS65006) withdraws the 3 flagged prefixes |" % (utc(t0 + 240), utc(t0 + 245)))
+    w("| RIB dump | T0+280 (%s) | `rib-end.mrt.gz` |" % utc(t0 + 280))
+    w("| end | T0+300 (%s) | update dumps closed while every session is still up, then the daemons are stopped |" % utc(t0 + 300))
+    w("")
+    w("GoBGP writes its table dumps by itself every 60 s after its start (start = T0-20), so its")
+    w("RIB dumps are at about T0+40, T0+220 and T0+280 too (the other ones are not kept); FRR and")
+    w("BIRD dumps are triggered at those instants with `dump bgp routes-mrt FILE` and")
+    w("`birdc mrt dump table \"master4\" to FILE`.")
+    w("")
+    all_files = []
+    for i in impls:
+        d = os.path.join(out, i)
+        files = sorted(os.listdir(d))
+        w("## %s (`%s/`)" % (IMPL_NAMES[i], i))
+        w("")
+        w("| file | bytes | sha256 | records | MRT type/subtype (records) | BGP messages | bgpdump -m lines |")
+        w("| --- | --- | --- | --- | --- | --- | --- |")
+        parsed = {}
+        for fn in files:
+            path = os.path.join(d, fn)
+            if not fn.endswith(".mrt.gz"):
+                continue
+            sc = scan_mrt(path)
+            lines = bgpdump(path)
+            parsed[fn] = lines
+            cnt = collections.Counter(l[2] if l[0] == "BGP4MP" else l[0] for l in lines)
+            all_files.append(path)
+            w("| `%s` | %d | `%s` | %d | %s | %s | %s |" % (
+                fn, os.path.getsize(path), sha256(path), sc["records"],
+                ", ".join("%s %d" % kv for kv in sc["types"].items()),
+                ", ".join("%s %d" % kv for kv in sc["bgp_messages"].items()) or "-",
+                ", ".join("%s %d" % kv for kv in sorted(cnt.items()))))
+        w("")
+        msgfile = "all.mrt.gz" if "all.mrt.gz" in parsed else "updates.mrt.gz"
+        f = analyse_messages(parsed[msgfile], t0)
+        if "updates.mrt.gz" in parsed and msgfile != "updates.mrt.gz":
+            fu = analyse_messages(parsed["updates.mrt.gz"], t0)
+            au = [l for l in parsed["updates.mrt.gz"] if l[2] in ("A", "W")]
+            aa = [l for l in parsed[msgfile] if l[2] in ("A", "W")]
+            w("`updates.mrt.gz` and `all.mrt.gz` carry the same A/W lines: %s (%d vs %d)." % (
+                "yes" if au == aa else "NO", len(au), len(aa)))
+            w("")
+        w("Facts from `%s` (`bgpdump -m`):" % msgfile)
+        w("")
+        st = f["states"]
+        if st:
+            per = collections.Counter("%s AS%d" % (s[1], s[2]) for s in st)
+            w("- STATE lines: %d in total: %s." % (len(st), ", ".join("%s: %d" % kv for kv in sorted(per.items()))))
+            w("  All of them (time, peer, old -> new state):")
+            w("")
+            w("  ```")
+            for s in st:
+                w("  %d %s %s AS%d %d->%d (%s -> %s)" % (s[0], rel(s[0], t0), s[1], s[2], s[3], s[4],
+                                                      FSM.get(s[3], "?"), FSM.get(s[4], "?")))
+            w("  ```")
+            w("")
+        else:
+            w("- STATE lines: **none** (this implementation writes no BGP4MP_STATE_CHANGE records).")
+        w("- Peers with UPDATE lines: %s." % ", ".join(f["update_peers"]))
+        w("- Baseline paths of the flagged prefixes (before T0+55): %s." % "; ".join(
+            "%s AS%d `%s`" % p for p in f["baseline_paths"]))
+        w("- Session reset of AS65003 (127.0.0.13): W lines from 127.0.0.13 during T0+55..T0+90: %d; "
+          "routes re-announced from %s (%d background+flagged A lines within 5 s)." % (
+              f["w_from_65003_during_reset"], fmt_ts(f["reset_reannounce_first"], t0), f["reset_reannounce_count"]))
+        w("- Mass withdrawal by AS65004 (127.0.0.14): %d W lines (%d distinct prefixes, flagged among them: %s), "
+          "first %s, last %s; re-announced: %d A lines, %s .. %s." % (
+              f["mass_w_count"], f["mass_w_prefixes"], ", ".join(f["mass_w_flagged"]) or "none",
+              fmt_ts(f["mass_w_first"], t0), fmt_ts(f["mass_w_last"], t0), f["mass_reannounce_count"],
+              fmt_ts(f["mass_reannounce_first"], t0), fmt_ts(f["mass_reannounce_last"], t0)))
+        w("- Last A line of a flagged prefix whose path contains 64510: %s; per peer: %s. "
+          "Any such line after T0+185: %s." % (
+              fmt_ts(f["last_via_64510"], t0),
+              ", ".join("%s %s" % (k, rel(v, t0)) for k, v in sorted(f["last_via_64510_by_peer"].items())),
+              "yes" if f["any_64510_after_cut"] else "no"))
+        w("- Upstream-cut replacements (A lines via 64520 at or after T0+175): %s." % "; ".join(
+            "%d (%s) %s AS%d `%s`" % (c[0], rel(c[0], t0), c[1], c[2], c[3]) for c in f["cut_announcements"]))
+        w("- Disconnection, W lines of each flagged prefix after T0+230:")
+        for p, ws in f["disconnect"].items():
+            last = max(x[0] for x in ws) if ws else None
+            w("  - `%s`: %d withdrawals, last at %s; by %s." % (
+                p, len(ws), fmt_ts(last, t0), ", ".join("AS%d@%s" % (x[2], rel(x[0], t0)) for x in ws)))
+        w("- Last A line of any flagged prefix: %s; A lines of flagged prefixes at or after T0+240: %d." % (
+            fmt_ts(f["last_flagged_announce"], t0), f["flagged_a_after_disconnect"]))
+        w("- Longest gap (s) between two UPDATE lines of one peer within [T0, T0+300]: %s." % ", ".join(
+            "%s: %s" % kv for kv in f["max_gap"].items()))
+        w("")
+        vis, gone10, gone_fl = replay(parsed[msgfile], t0)
+        w("- Replaying `%s` in order (A adds, W removes, a STATE leaving Established drops the peer's"
+          " routes; for a STATE record with peer 0.0.0.0 all routes of that peer AS): AS64510 left the"
+          " last flagged path at %s; the last flagged route disappeared at %s." % (
+              msgfile, fmt_ts(gone10, t0), fmt_ts(gone_fl, t0)))
+        w("")
+        w("  Flagged-prefix visibility (peers with a route / via 64510 / via 64520, identical for the"
+          " 3 prefixes: %s) and total routes held, at checkpoints:" % (
+              "yes" if all(len({v[p] for p in FLAGGED}) == 1 for v in vis.values()) else "NO"))
+        w("")
+        w("  | at | " + " | ".join("T0+%d" % c for c in CHECKPOINTS) + " |")
+        w("  | --- |" + " --- |" * len(CHECKPOINTS))
+        w("  | peers/64510/64520 | " + " | ".join("%d/%d/%d" % vis[c][FLAGGED[0]] for c in CHECKPOINTS) + " |")
+        w("  | routes held | " + " | ".join(str(vis[c]["routes"]) for c in CHECKPOINTS) + " |")
+        w("")
+        w("RIB dumps (`bgpdump -m`, TABLE_DUMP2 lines):")
+        w("")
+        w("| file | dump time | entries | prefixes | peers | flagged entries | flagged via 64510 | flagged via 64520 |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for name, _, _ in RIB_TARGETS:
+            if name not in parsed:
+                continue
+            r = analyse_rib(parsed[name])
+            w("| `%s` | %s | %d | %d | %d | %d | %d | %d |" % (
+                name, ", ".join(fmt_ts(t, t0) for t in r["dump_ts"]), r["entries"], r["prefixes"],
+                len(r["peers"]), r["flagged_entries"], r["flagged_via_64510"], r["flagged_via_64520"]))
+        w("")
+        if "rib.mrt.gz" in parsed:
+            cid, view, pit = peer_index(os.path.join(d, "rib.mrt.gz"))
+            w("PEER_INDEX_TABLE (same in the 3 dumps): collector BGP ID %s, view name %s, %d peers: %s." % (
+                cid, '"%s"' % view if view else "empty", len(pit), ", ".join(
+                    "#%d %s AS%d (type %d, BGP ID %s)" % (i, x[2], x[3], x[0], x[1]) for i, x in enumerate(pit))))
+            w("")
+    total = sum(os.path.getsize(p) for p in all_files)
+    w("Total size of the MRT samples: %d bytes." % total)
+    w("")
+    w(NOTES)
+    with open(os.path.join(out, "README.md"), "w") as fh:
+        fh.write("\n".join(L).rstrip("\n") + "\n")
+
+
+NOTES = """## Implementation notes (what a parser meets in these files)
+
+- All files are gzip-compressed raw MRT (deterministic gzip: no name, mtime 0); `bgpdump`
+  reads them directly. Timestamps have one-second resolution (no BGP4MP_ET) in every file.
+- **GoBGP** `updates` dump: UPDATE messages only, as BGP4MP/MESSAGE_AS4; it never writes
+  STATE_CHANGE records, so its session reset is visible only as the re-announcement of
+  AS65003's routes (no withdrawals precede it). GoBGP rotates the updates file at least
+  every 60 s; the rotated pieces were concatenated in order. Its table dumps start with a
+  PEER_INDEX_TABLE whose first entry is a dummy peer 0.0.0.0 AS0 for local routes.
+- **FRR** `dump bgp updates`: UPDATEs only (BGP4MP/MESSAGE_AS4). `dump bgp all`: every
+  received message (OPEN, UPDATE, KEEPALIVE, NOTIFICATION) plus BGP4MP/STATE_CHANGE_AS4;
+  it is the only FRR dump with state changes. FRR records its internal states too:
+  7 = Clearing and 8 = Deleted are not RFC 4271 FSM states. `dump bgp routes-mrt` writes
+  TABLE_DUMP_V2 PEER_INDEX_TABLE + RIB_IPV4_UNICAST (all paths, not only the best).
+  FRR ran without zebra (`-Z`), so no next hop was resolvable; the paths are still stored.
+- **BIRD 2** `mrtdump` with `mrtdump protocols { states, messages }`: every received BGP
+  message plus BGP4MP/STATE_CHANGE_AS4 records in one file. BIRD refuses 127/8 as a
+  directly connected neighbour, so the sessions are configured `multihop`; next hops stay
+  unresolved ("unreachable") but the routes are kept and dumped. `mrt dump table` writes
+  TABLE_DUMP_V2 PEER_INDEX_TABLE + RIB_IPV4_UNICAST with every path of master4.
+- ExaBGP closes its sessions with a NOTIFICATION (Cease) when it is stopped; the session
+  reset therefore shows as Established -> Idle (and, for FRR, its internal states).
+
+## Reproduce
+
+    sudo scripts/lab/run-lab.sh            # gobgp frr bird; ~5.5 min; rewrites samples/lab/
+    sudo scripts/lab/run-lab.sh gobgp      # one implementation only
+
+The run installs the Debian packages it needs (`gobgpd`, `frr`, `bird2`, `exabgp`,
+`bgpdump`), uses only 127.0.0.0/8, stops every daemon it started (also on failure or
+Ctrl-C) and leaves its logs in a temporary directory only when `LAB_KEEP_WORK=1` or on
+failure. Timestamps (and so sha256 sums) change with every run; the relative facts do not.
+"""
+
+
+def main():
+    if sys.argv[1] == "--readme-only":
+        readme(sys.argv[2])
+        return
+    work, out, impls = sys.argv[1], sys.argv[2], sys.argv[3:]
+    collect(work, out, impls)
+    readme(out)
+
+
+if __name__ == "__main__":
+    main()

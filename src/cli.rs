@@ -1,0 +1,213 @@
+//! Command line: clap definitions, validated into plans before anything runs.
+
+use crate::dump::{DumpFilter, bgpdump_line, json_line};
+use crate::error::{ExitStatus, UsageError};
+use crate::model::{Prefix, Timestamp};
+use crate::source::{self, CollectorOverride};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cutoff",
+    version,
+    about = "When did an AS lose its last upstream, who cut it off, and what happened to spam.",
+    long_about = "cutoff reads RouteViews and RIPE RIS MRT files (RIB dumps and BGP4MP updates; raw, gz, bz2) and \
+reports when an AS lost upstreams or all of them, with the routing messages as evidence.\n\n\
+Data goes to stdout, messages to stderr. Exit status: 0 ran fine; 1 events found (only with --exit-code); \
+2 usage or fatal error; 3 finished but input was incomplete (missing, corrupt or truncated files)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print less on stderr (repeat for nothing but errors).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find when the watched ASes lost upstreams, went dark, and came back.
+    Scan(crate::scan::ScanArgs),
+    /// Print the routing messages behind a claim (bgpdump -m format by default).
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DumpFormat {
+    /// bgpdump's one-line `-m` format, to check against the reference reader.
+    Bgpdump,
+    Jsonl,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DumpArgs {
+    /// MRT files, directories or globs.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+    /// Only this prefix and its more-specifics (repeatable).
+    #[arg(long = "prefix")]
+    pub prefixes: Vec<Prefix>,
+    /// Only routes with this AS on the path, the origin included (repeatable).
+    #[arg(long = "asn")]
+    pub asns: Vec<u32>,
+    /// Only this peer IP (repeatable).
+    #[arg(long = "peer")]
+    pub peers: Vec<IpAddr>,
+    /// Only messages at or after this time (RFC 3339, date, or epoch seconds).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<Timestamp>,
+    /// Only messages at or before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<Timestamp>,
+    #[arg(long, value_enum, default_value_t = DumpFormat::Bgpdump)]
+    pub format: DumpFormat,
+    /// Name the collector of files under PATH: NAME=PATH (repeatable).
+    #[arg(long = "collector", value_parser = parse_collector_override)]
+    pub collectors: Vec<CollectorOverride>,
+}
+
+/// RFC 3339, `YYYY-MM-DD` (midnight UTC), `YYYY-MM-DDTHH:MM` (UTC) or epoch seconds.
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(Timestamp::from_secs(secs));
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(Timestamp {
+            secs: dt.timestamp(),
+            micros: dt.timestamp_subsec_micros(),
+        });
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(Timestamp::from_secs(dt.and_utc().timestamp()));
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(Timestamp::from_secs(
+            d.and_hms_opt(0, 0, 0)
+                .map(|dt| dt.and_utc().timestamp())
+                .unwrap_or(0),
+        ));
+    }
+    Err(format!(
+        "{s:?} is not a time: use RFC 3339 (2008-11-11T21:30:00Z), a date (2008-11-11), or epoch seconds"
+    ))
+}
+
+pub fn parse_collector_override(s: &str) -> Result<CollectorOverride, String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok(CollectorOverride {
+            name: name.to_string(),
+            path: PathBuf::from(path),
+        }),
+        _ => Err(format!("{s:?}: expected NAME=PATH")),
+    }
+}
+
+pub fn main() -> ExitStatus {
+    let cli = Cli::parse();
+    init_logging(cli.quiet);
+    let result = match cli.command {
+        Command::Scan(args) => crate::scan::run_cli(args),
+        Command::Dump(args) => run_dump(args),
+    };
+    match result {
+        Ok(status) => status,
+        Err(e) => {
+            eprintln!("cutoff: error: {e:#}");
+            ExitStatus::Fatal
+        }
+    }
+}
+
+fn init_logging(quiet: u8) {
+    let level = match quiet {
+        0 => "info",
+        1 => "warn",
+        _ => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOFF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("cutoff={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn run_dump(args: DumpArgs) -> anyhow::Result<ExitStatus> {
+    if let (Some(f), Some(t)) = (args.from, args.to) {
+        if f > t {
+            return Err(UsageError::Invalid("--from is after --to".into()).into());
+        }
+    }
+    let groups = source::discover(&args.paths, &args.collectors)?;
+    let filter = DumpFilter {
+        prefixes: args.prefixes,
+        asns: args.asns,
+        peers: args.peers,
+        from: args.from,
+        to: args.to,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut status = ExitStatus::Success;
+    let mut write_error = None;
+    for group in groups {
+        for file in group.files {
+            let name = file.path.display().to_string();
+            let stats = crate::parse::read_file(&file.path, &mut |item| {
+                if write_error.is_some() || !filter.matches(&item) {
+                    return;
+                }
+                let line = match args.format {
+                    DumpFormat::Bgpdump => bgpdump_line(&item),
+                    DumpFormat::Jsonl => json_line(&item, &name),
+                };
+                if let Err(e) = writeln!(out, "{line}") {
+                    write_error = Some(e);
+                }
+            });
+            if let Some(e) = write_error.take() {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(status);
+                }
+                return Err(anyhow::anyhow!("writing to stdout: {e}"));
+            }
+            report_file_problems(&name, &stats);
+            if stats.is_incomplete() {
+                status = ExitStatus::IncompleteInput;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(status)
+}
+
+/// One clear stderr line per problem of a file; counts of cut records as a note.
+pub fn report_file_problems(name: &str, stats: &crate::parse::FileStats) {
+    if let Some(p) = &stats.problem {
+        tracing::error!("{name}: {p}");
+    }
+    for (reason, n) in &stats.unparsed_records {
+        tracing::error!("{name}: {n} record(s) not parsed: {reason}");
+    }
+    if stats.truncated_records > 0 {
+        tracing::info!(
+            "{name}: {} record(s) cut short by the collector; recovered {} withdrawal(s) and {} announcement(s) from them",
+            stats.truncated_records,
+            stats.salvaged_withdrawals,
+            stats.salvaged_announcements
+        );
+    }
+}

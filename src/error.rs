@@ -1,0 +1,44 @@
+//! Errors and the process exit status (DESIGN §4).
+
+use std::path::PathBuf;
+
+/// How a run ended, as the process exit code. Data goes to stdout, messages to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Ran fine, events or not.
+    Success = 0,
+    /// Only with `--exit-code`: events were found.
+    EventsFound = 1,
+    /// Usage, configuration or fatal error.
+    Fatal = 2,
+    /// Finished, but input was incomplete (missing, corrupt or truncated files).
+    IncompleteInput = 3,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// A problem with one input file. The run goes on with the other files.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize)]
+#[error("{path}: {problem}")]
+pub struct FileProblem {
+    #[serde(serialize_with = "ser_path")]
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+fn ser_path<S: serde::Serializer>(p: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.display().to_string())
+}
+
+/// Errors that stop a run before it starts (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no input files matched {0}")]
+    NoInput(String),
+}

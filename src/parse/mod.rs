@@ -1,0 +1,491 @@
+//! MRT reading: decompression, record framing, conversion to plain [`Item`]s.
+//!
+//! Records are framed here and their bodies parsed by bgpkit-parser. Framing is done by hand
+//! (12-byte header, plus 4 for BGP4MP_ET) because we need the byte offset and record index of
+//! every problem for the per-file report, and because BGP4MP records that RouteViews cut at
+//! 4096 bytes in 2008 must be repaired before bgpkit-parser sees them (see [`salvage`]).
+
+pub mod decode;
+pub mod salvage;
+
+use crate::model::{AsPath, PathHop, Prefix, Timestamp};
+use bgpkit_parser::Elementor;
+use bgpkit_parser::models::{
+    AsPathSegment, Bgp4MpEnum, BgpElem, CommonHeader, ElemType, EntryType, LegacyBgp,
+    MetaCommunity, MrtMessage, MrtRecord, TableDumpV2Message,
+};
+use bgpkit_parser::parser::mrt::mrt_record::parse_mrt_body;
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Largest MRT body we accept; anything larger is a corrupt length field.
+const MAX_RECORD_BODY: u32 = 16 * 1024 * 1024;
+
+/// Which MRT record family an item came from; it names the bgpdump `-m` line type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum MrtKind {
+    TableDump,
+    TableDump2,
+    TableDump2AddPath,
+    Bgp4mp,
+    Bgp4mpEt,
+    /// Deprecated type 5 (BGP) records of 1999-2000 RIS files.
+    LegacyBgp,
+}
+
+impl MrtKind {
+    /// The first field of a bgpdump `-m` line.
+    pub fn bgpdump_name(self) -> &'static str {
+        match self {
+            MrtKind::TableDump => "TABLE_DUMP",
+            MrtKind::TableDump2 => "TABLE_DUMP2",
+            MrtKind::TableDump2AddPath => "TABLE_DUMP2_AP",
+            MrtKind::Bgp4mp | MrtKind::LegacyBgp => "BGP4MP",
+            MrtKind::Bgp4mpEt => "BGP4MP_ET",
+        }
+    }
+}
+
+/// Announcement, withdrawal, or a route in a RIB dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RouteKind {
+    Announce,
+    Withdraw,
+    Rib,
+}
+
+impl RouteKind {
+    pub fn letter(self) -> &'static str {
+        match self {
+            RouteKind::Announce => "A",
+            RouteKind::Withdraw => "W",
+            RouteKind::Rib => "B",
+        }
+    }
+}
+
+/// Path attributes of one route (absent for withdrawals).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouteAttrs {
+    pub path: AsPath,
+    /// ORIGIN attribute: IGP, EGP or INCOMPLETE.
+    pub origin_code: Option<&'static str>,
+    pub next_hop: Option<IpAddr>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    pub communities: Vec<String>,
+    pub atomic_aggregate: bool,
+    pub aggregator: Option<(u32, IpAddr)>,
+}
+
+/// One route element: a prefix announced, withdrawn, or dumped by one peer.
+#[derive(Debug, Clone)]
+pub struct RouteElem {
+    pub time: Timestamp,
+    pub mrt: MrtKind,
+    pub kind: RouteKind,
+    pub peer_ip: IpAddr,
+    pub peer_asn: u32,
+    pub prefix: Prefix,
+    pub path_id: Option<u32>,
+    pub attrs: Option<Arc<RouteAttrs>>,
+    /// Recovered from a record cut short by the collector.
+    pub salvaged: bool,
+}
+
+/// A BGP session state change (BGP4MP_STATE_CHANGE or legacy type 5).
+#[derive(Debug, Clone)]
+pub struct StateElem {
+    pub time: Timestamp,
+    pub mrt: MrtKind,
+    pub peer_ip: IpAddr,
+    pub peer_asn: u32,
+    pub old_state: u16,
+    pub new_state: u16,
+}
+
+/// What a file yields, in file order.
+#[derive(Debug, Clone)]
+pub enum Item {
+    Route(RouteElem),
+    State(StateElem),
+}
+
+impl Item {
+    pub fn time(&self) -> Timestamp {
+        match self {
+            Item::Route(r) => r.time,
+            Item::State(s) => s.time,
+        }
+    }
+}
+
+/// BGP FSM state 6.
+pub const ESTABLISHED: u16 = 6;
+
+/// What reading one file found: counts, cut records, and the problem that stopped it, if any.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileStats {
+    pub records: u64,
+    pub elems: u64,
+    pub announcements: u64,
+    pub withdrawals: u64,
+    pub rib_entries: u64,
+    pub state_changes: u64,
+    /// BGP4MP records whose BGP message was longer than the record (cut by the collector).
+    pub truncated_records: u64,
+    /// Withdrawals and announcements recovered from those records.
+    pub salvaged_withdrawals: u64,
+    pub salvaged_announcements: u64,
+    /// Records skipped because no parser understands them, by reason.
+    pub unparsed_records: BTreeMap<String, u64>,
+    pub first_time: Option<Timestamp>,
+    pub last_time: Option<Timestamp>,
+    /// Decompressed bytes read.
+    pub bytes: u64,
+    /// Why reading stopped before the end, if it did. Items before it were delivered.
+    pub problem: Option<String>,
+}
+
+impl FileStats {
+    fn note_time(&mut self, t: Timestamp) {
+        if self.first_time.is_none_or(|f| t < f) {
+            self.first_time = Some(t);
+        }
+        if self.last_time.is_none_or(|l| t > l) {
+            self.last_time = Some(t);
+        }
+    }
+
+    fn unparsed(&mut self, reason: String) {
+        *self.unparsed_records.entry(reason).or_default() += 1;
+    }
+
+    /// Anything that means this file was not read completely and correctly.
+    pub fn is_incomplete(&self) -> bool {
+        self.problem.is_some() || !self.unparsed_records.is_empty()
+    }
+}
+
+/// Read a whole MRT file (raw, gz or bz2), handing every item to `sink` in file order.
+pub fn read_file(path: &Path, sink: &mut dyn FnMut(Item)) -> FileStats {
+    match decode::open(path) {
+        Ok(mut reader) => read_mrt(&mut reader, sink),
+        Err(e) => FileStats {
+            problem: Some(format!("cannot open: {e}")),
+            ..FileStats::default()
+        },
+    }
+}
+
+/// Read MRT records from an already decompressed stream.
+pub fn read_mrt(input: &mut dyn Read, sink: &mut dyn FnMut(Item)) -> FileStats {
+    let mut stats = FileStats::default();
+    let mut elementor = Elementor::new();
+    loop {
+        let offset = stats.bytes;
+        let raw = match next_record(input, &mut stats) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => break,
+            Err(e) => {
+                stats.problem = Some(format!(
+                    "{e} (record {}, offset {offset}); {} records read before it",
+                    stats.records + 1,
+                    stats.records
+                ));
+                break;
+            }
+        };
+        stats.records += 1;
+        let time = Timestamp {
+            secs: i64::from(raw.header.timestamp),
+            micros: raw.header.microsecond_timestamp.unwrap_or(0),
+        };
+        stats.note_time(time);
+        handle_record(raw, time, &mut elementor, &mut stats, sink);
+    }
+    stats
+}
+
+struct RawRecord {
+    header: CommonHeader,
+    entry_type: u16,
+    body: Bytes,
+}
+
+/// Frame the next record. `Ok(None)` at a clean end of input.
+fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<RawRecord>, String> {
+    let mut head = [0u8; 12];
+    match read_full(input, &mut head) {
+        Ok(0) => return Ok(None),
+        Ok(12) => {}
+        Ok(n) => {
+            return Err(format!(
+                "file ends inside a record header ({n} of 12 bytes)"
+            ));
+        }
+        Err(e) => return Err(format!("read error: {e}")),
+    }
+    stats.bytes += 12;
+    let timestamp = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let entry_type = u16::from_be_bytes([head[4], head[5]]);
+    let entry_subtype = u16::from_be_bytes([head[6], head[7]]);
+    let mut length = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+    if length > MAX_RECORD_BODY {
+        return Err(format!(
+            "record declares a {length}-byte body (type {entry_type}), larger than any real MRT record: corrupt length"
+        ));
+    }
+    let mut micros = None;
+    if entry_type == EntryType::BGP4MP_ET as u16 {
+        if length < 4 {
+            return Err("BGP4MP_ET record shorter than its microsecond field".into());
+        }
+        let mut us = [0u8; 4];
+        if read_full(input, &mut us).map_err(|e| format!("read error: {e}"))? != 4 {
+            return Err("file ends inside a BGP4MP_ET header".into());
+        }
+        stats.bytes += 4;
+        micros = Some(u32::from_be_bytes(us));
+        length -= 4;
+    }
+    let mut body = vec![0u8; length as usize];
+    let got = read_full(input, &mut body).map_err(|e| format!("read error: {e}"))?;
+    stats.bytes += got as u64;
+    if got < body.len() {
+        return Err(format!(
+            "truncated: record body has {got} of {length} bytes"
+        ));
+    }
+    let entry_type_enum = EntryType::try_from(entry_type).unwrap_or(EntryType::NULL);
+    Ok(Some(RawRecord {
+        header: CommonHeader {
+            timestamp,
+            microsecond_timestamp: micros,
+            entry_type: entry_type_enum,
+            entry_subtype,
+            length,
+        },
+        entry_type,
+        body: Bytes::from(body),
+    }))
+}
+
+/// Like `read_exact`, but reports how much was read when the input ends early.
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn handle_record(
+    raw: RawRecord,
+    time: Timestamp,
+    elementor: &mut Elementor,
+    stats: &mut FileStats,
+    sink: &mut dyn FnMut(Item),
+) {
+    let header = raw.header;
+    let mut body = raw.body;
+    let mut salvaged = false;
+    if matches!(header.entry_type, EntryType::BGP4MP | EntryType::BGP4MP_ET) {
+        if let Some(repaired) = salvage::repair_cut_update(header.entry_subtype, &body) {
+            stats.truncated_records += 1;
+            body = repaired;
+            salvaged = true;
+        }
+    }
+    let message = match parse_mrt_body(raw.entry_type, header.entry_subtype, body) {
+        Ok(m) => m,
+        Err(e) => {
+            stats.unparsed(format!(
+                "type {} subtype {}: {e}",
+                raw.entry_type, header.entry_subtype
+            ));
+            return;
+        }
+    };
+    let mrt = match (&header.entry_type, &message) {
+        (EntryType::TABLE_DUMP, _) => MrtKind::TableDump,
+        (EntryType::TABLE_DUMP_V2, _) => {
+            if matches!(header.entry_subtype, 8..=12) {
+                MrtKind::TableDump2AddPath
+            } else {
+                MrtKind::TableDump2
+            }
+        }
+        (EntryType::BGP4MP_ET, _) => MrtKind::Bgp4mpEt,
+        (EntryType::BGP, _) => MrtKind::LegacyBgp,
+        _ => MrtKind::Bgp4mp,
+    };
+
+    // State changes never become elements in bgpkit-parser: take them from the record.
+    let state = match &message {
+        MrtMessage::Bgp4Mp(Bgp4MpEnum::StateChange(s)) => Some((
+            s.peer_ip,
+            u32::from(s.peer_asn),
+            s.old_state as u16,
+            s.new_state as u16,
+        )),
+        MrtMessage::LegacyBgp(LegacyBgp::StateChange(s)) => Some((
+            s.peer_ip,
+            u32::from(s.peer_asn),
+            s.old_state as u16,
+            s.new_state as u16,
+        )),
+        _ => None,
+    };
+    if let Some((peer_ip, peer_asn, old_state, new_state)) = state {
+        stats.state_changes += 1;
+        sink(Item::State(StateElem {
+            time,
+            mrt,
+            peer_ip,
+            peer_asn,
+            old_state,
+            new_state,
+        }));
+        return;
+    }
+    if let MrtMessage::TableDumpV2Message(TableDumpV2Message::PeerIndexTable(table)) = message {
+        *elementor = Elementor::with_peer_table(table);
+        return;
+    }
+    if let MrtMessage::TableDumpV2Message(TableDumpV2Message::RibGeneric(_)) = &message {
+        stats.unparsed("TABLE_DUMP_V2 RIB_GENERIC (not unicast)".into());
+        return;
+    }
+    let record = MrtRecord {
+        common_header: header,
+        message,
+    };
+    let elems = match elementor.record_to_elems_iter(record) {
+        Ok(it) => it,
+        Err(e) => {
+            stats.unparsed(format!(
+                "type {} subtype {}: {e}",
+                raw.entry_type, header.entry_subtype
+            ));
+            return;
+        }
+    };
+    let is_rib = matches!(
+        mrt,
+        MrtKind::TableDump | MrtKind::TableDump2 | MrtKind::TableDump2AddPath
+    );
+    // bgpkit-parser yields an UPDATE's announcements first; bgpdump (and the wire order of an
+    // UPDATE) puts withdrawals first. Follow the wire so `dump` lines up with bgpdump.
+    let mut routes: Vec<RouteElem> = elems
+        .map(|e| convert_elem(e, time, mrt, is_rib, salvaged))
+        .collect();
+    routes.sort_by_key(|r| r.kind != RouteKind::Withdraw);
+    for route in routes {
+        stats.elems += 1;
+        match route.kind {
+            RouteKind::Announce => stats.announcements += 1,
+            RouteKind::Withdraw => stats.withdrawals += 1,
+            RouteKind::Rib => stats.rib_entries += 1,
+        }
+        if salvaged {
+            match route.kind {
+                RouteKind::Withdraw => stats.salvaged_withdrawals += 1,
+                _ => stats.salvaged_announcements += 1,
+            }
+        }
+        sink(Item::Route(route));
+    }
+}
+
+fn convert_elem(
+    elem: BgpElem,
+    time: Timestamp,
+    mrt: MrtKind,
+    is_rib: bool,
+    salvaged: bool,
+) -> RouteElem {
+    let kind = match (is_rib, elem.elem_type) {
+        (true, _) => RouteKind::Rib,
+        (false, ElemType::ANNOUNCE) => RouteKind::Announce,
+        (false, ElemType::WITHDRAW) => RouteKind::Withdraw,
+    };
+    let attrs = (kind != RouteKind::Withdraw).then(|| Arc::new(convert_attrs(&elem)));
+    RouteElem {
+        time,
+        mrt,
+        kind,
+        peer_ip: elem.peer_ip,
+        peer_asn: u32::from(elem.peer_asn),
+        prefix: elem.prefix.prefix,
+        path_id: elem.prefix.path_id,
+        attrs,
+        salvaged,
+    }
+}
+
+fn convert_attrs(elem: &BgpElem) -> RouteAttrs {
+    let path = elem
+        .as_path
+        .as_ref()
+        .map(|p| {
+            let mut hops = Vec::new();
+            for seg in p.iter_segments() {
+                match seg {
+                    AsPathSegment::AsSequence(v) | AsPathSegment::ConfedSequence(v) => {
+                        hops.extend(v.iter().map(|a| PathHop::As(u32::from(*a))));
+                    }
+                    AsPathSegment::AsSet(v) | AsPathSegment::ConfedSet(v) => {
+                        hops.push(PathHop::Set(v.iter().map(|a| u32::from(*a)).collect()));
+                    }
+                }
+            }
+            AsPath(hops)
+        })
+        .unwrap_or_default();
+    let communities = elem
+        .communities
+        .as_ref()
+        .map(|cs| cs.iter().map(community_text).collect())
+        .unwrap_or_default();
+    RouteAttrs {
+        path,
+        origin_code: elem.origin.map(|o| match o {
+            bgpkit_parser::models::Origin::IGP => "IGP",
+            bgpkit_parser::models::Origin::EGP => "EGP",
+            bgpkit_parser::models::Origin::INCOMPLETE => "INCOMPLETE",
+        }),
+        next_hop: elem.next_hop,
+        local_pref: elem.local_pref,
+        med: elem.med,
+        communities,
+        atomic_aggregate: elem.atomic,
+        aggregator: elem.aggr_asn.map(|a| {
+            (
+                u32::from(a),
+                elem.aggr_ip
+                    .map(IpAddr::V4)
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            )
+        }),
+    }
+}
+
+fn community_text(c: &MetaCommunity) -> String {
+    match c {
+        MetaCommunity::Plain(p) => p.to_string(),
+        MetaCommunity::Extended(e) => e.to_string(),
+        MetaCommunity::Ipv6Extended(e) => e.to_string(),
+        MetaCommunity::Large(l) => l.to_string(),
+    }
+}

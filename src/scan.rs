@@ -1,0 +1,710 @@
+//! `cutoff scan`: the whole pipeline on local files.
+//!
+//! One thread per collector reads that collector's files in order (update files are
+//! decompressed ahead on other threads) and filters to watched prefixes before anything
+//! crosses a channel; the calling thread merges the collectors by time and runs state and
+//! detection.
+
+use crate::cli::{parse_collector_override, parse_time};
+use crate::detect::{DetectRules, Detector, Event, Residual};
+use crate::error::{ExitStatus, UsageError};
+use crate::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
+use crate::parse::{self, FileStats, Item, RouteKind};
+use crate::report::{self, OutputFormat, RunSummary};
+use crate::source::{self, CollectorFiles, CollectorOverride, FileKind, MrtFile};
+use crate::state::{EligibilityRules, Msg, Tracker};
+use crate::watch::Watch;
+use crossbeam_channel::{Receiver, Sender, bounded};
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io::{Cursor, IsTerminal};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::thread;
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// MRT files, directories (one collector each, unless the archive layout names it) or globs.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+    /// AS to watch (repeatable).
+    #[arg(long = "asn")]
+    pub asns: Vec<u32>,
+    /// Extra prefix of the watched ASes (repeatable); more-specifics are included.
+    #[arg(long = "prefix")]
+    pub prefixes: Vec<Prefix>,
+    /// File with one watched AS (`AS26780` or `26780`) or prefix per line; `#` comments.
+    #[arg(long)]
+    pub watchlist: Option<PathBuf>,
+    /// Report only events at or after this time (input before it still builds the baseline).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<Timestamp>,
+    /// Report only events at or before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<Timestamp>,
+    /// Name the collector of files under PATH: NAME=PATH (repeatable).
+    #[arg(long = "collector", value_parser = parse_collector_override)]
+    pub collectors: Vec<CollectorOverride>,
+    /// A condition must hold this long to become an event (e.g. 15m, 90s, 0s).
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub min_duration: i64,
+    /// Visibility still counted as "gone": a peer count (2) or a share of eligible peers (5%).
+    #[arg(long, default_value = "5%")]
+    pub max_residual: Residual,
+    /// Restored when visible at this share of the visibility before the outage.
+    #[arg(long, default_value = "50%", value_parser = parse_fraction)]
+    pub restore_fraction: f64,
+    /// Full-feed peers: table at least this share of the median of a RIB's 10 largest tables.
+    #[arg(long, default_value = "80%", value_parser = parse_fraction)]
+    pub full_feed: f64,
+    /// Fewer eligible peer ASNs than this and nothing is concluded (`inconclusive`).
+    #[arg(long, default_value_t = 3)]
+    pub min_peers: usize,
+    /// A peer silent for longer than this stops counting.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub silence: i64,
+    /// A peer withdrawing this share of its whole table within --mass-window is having a
+    /// local event, not evidence.
+    #[arg(long, default_value = "10%", value_parser = parse_fraction)]
+    pub mass_withdrawal: f64,
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub mass_window: i64,
+    /// Table size assumed for peers of collectors read without a RIB (default: by year).
+    #[arg(long)]
+    pub table_size: Option<u64>,
+    /// Do not count this peer (IP or ASN; repeatable).
+    #[arg(long = "exclude-peer")]
+    pub exclude_peers: Vec<String>,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Exit with status 1 when events were found.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// `15m`, `90s`, `1h30m`, `2d`, `0s`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i64>() {
+        return if n >= 0 {
+            Ok(n)
+        } else {
+            Err(format!("{s:?}: a duration cannot be negative"))
+        };
+    }
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(format!("{s:?}: use a duration like 15m, 90s, 1h30m or 0s")),
+        };
+        let n: i64 = num
+            .parse()
+            .map_err(|_| format!("{s:?}: use a duration like 15m, 90s, 1h30m or 0s"))?;
+        total += n * unit;
+        num.clear();
+    }
+    if !num.is_empty() || s.is_empty() {
+        return Err(format!(
+            "{s:?}: use a duration like 15m, 90s, 1h30m or 0s (with a unit)"
+        ));
+    }
+    Ok(total)
+}
+
+/// `10%` or `0.1`.
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
+    let v = match s.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => s.trim().parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?}: expected a share like 10% or 0.1"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s:?}: must be between 0% and 100%"))
+    }
+}
+
+/// Everything a scan needs, validated.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    pub asns: Vec<u32>,
+    pub prefixes: Vec<Prefix>,
+    pub collectors: Vec<CollectorFiles>,
+    pub eligibility: EligibilityRules,
+    pub detect: DetectRules,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl ScanPlan {
+    pub fn from_args(args: &ScanArgs) -> Result<Self, UsageError> {
+        let mut asns = args.asns.clone();
+        let mut prefixes = args.prefixes.clone();
+        if let Some(path) = &args.watchlist {
+            let (a, p) = read_watchlist(path)?;
+            asns.extend(a);
+            prefixes.extend(p);
+        }
+        asns.sort_unstable();
+        asns.dedup();
+        if asns.is_empty() {
+            return Err(UsageError::Invalid(
+                "say which AS to watch: --asn 26780 (or --watchlist FILE)".into(),
+            ));
+        }
+        if let (Some(f), Some(t)) = (args.from, args.to) {
+            if f > t {
+                return Err(UsageError::Invalid("--from is after --to".into()));
+            }
+        }
+        let mut exclude_asns = Vec::new();
+        let mut exclude_ips = Vec::new();
+        for p in &args.exclude_peers {
+            if let Ok(ip) = p.parse::<IpAddr>() {
+                exclude_ips.push(ip);
+            } else if let Ok(a) = p
+                .trim_start_matches("AS")
+                .trim_start_matches("as")
+                .parse::<u32>()
+            {
+                exclude_asns.push(a);
+            } else {
+                return Err(UsageError::Invalid(format!(
+                    "--exclude-peer {p:?}: expected an IP address or an AS number"
+                )));
+            }
+        }
+        let collectors = source::discover(&args.paths, &args.collectors)?;
+        let first_year = collectors
+            .iter()
+            .flat_map(|c| c.files.iter().filter_map(|f| f.start))
+            .min()
+            .map(|t| {
+                t.to_datetime()
+                    .format("%Y")
+                    .to_string()
+                    .parse()
+                    .unwrap_or(2008)
+            })
+            .unwrap_or(2008);
+        Ok(ScanPlan {
+            asns,
+            prefixes,
+            collectors,
+            eligibility: EligibilityRules {
+                full_feed_fraction: args.full_feed,
+                silence_secs: args.silence,
+                mass_withdrawal_fraction: args.mass_withdrawal,
+                mass_window_secs: args.mass_window,
+                assumed_table_size: args
+                    .table_size
+                    .unwrap_or_else(|| typical_table_size(first_year)),
+                exclude_asns,
+                exclude_ips,
+            },
+            detect: DetectRules {
+                min_duration_secs: args.min_duration,
+                max_residual: args.max_residual,
+                restore_fraction: args.restore_fraction,
+                min_peers: args.min_peers,
+            },
+            from: args.from,
+            to: args.to,
+        })
+    }
+}
+
+/// Approximate IPv4 full-table size by year, used only for the mass-withdrawal rule when no
+/// RIB gives a peer's real table size (the summary says so).
+pub fn typical_table_size(year: i32) -> u64 {
+    const POINTS: [(i32, u64); 8] = [
+        (1999, 60_000),
+        (2002, 110_000),
+        (2005, 160_000),
+        (2008, 250_000),
+        (2011, 350_000),
+        (2014, 500_000),
+        (2020, 800_000),
+        (2026, 1_050_000),
+    ];
+    let y = year.clamp(POINTS[0].0, POINTS[POINTS.len() - 1].0);
+    POINTS
+        .windows(2)
+        .find(|w| y >= w[0].0 && y <= w[1].0)
+        .map(|w| {
+            let (y0, v0) = w[0];
+            let (y1, v1) = w[1];
+            v0 + (v1 - v0) * (y - y0) as u64 / (y1 - y0) as u64
+        })
+        .unwrap_or(250_000)
+}
+
+fn read_watchlist(path: &std::path::Path) -> Result<(Vec<u32>, Vec<Prefix>), UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError::Invalid(format!("{}: {e}", path.display())))?;
+    let mut asns = Vec::new();
+    let mut prefixes = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let word = line.split_whitespace().next().unwrap_or("");
+        if let Ok(p) = word.parse::<Prefix>() {
+            prefixes.push(p);
+        } else if let Ok(a) = word
+            .trim_start_matches("AS")
+            .trim_start_matches("as")
+            .parse::<u32>()
+        {
+            asns.push(a);
+        } else {
+            return Err(UsageError::Invalid(format!(
+                "{} line {}: {word:?} is neither an AS number nor a prefix",
+                path.display(),
+                i + 1
+            )));
+        }
+    }
+    Ok((asns, prefixes))
+}
+
+/// What reading one file found, for the summary and provenance.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub collector: String,
+    pub kind: FileKind,
+    #[serde(flatten)]
+    pub stats: FileStats,
+}
+
+/// The result of a scan: events, and how they were found.
+pub struct ScanOutcome {
+    pub events: Vec<Event>,
+    pub summary: RunSummary,
+}
+
+pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
+    let plan = ScanPlan::from_args(&args)?;
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Jsonl
+    });
+    let outcome = run(&plan);
+    for f in &outcome.summary.files {
+        crate::cli::report_file_problems(&f.path, &f.stats);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    report::write(&mut out, format, &outcome.events, &outcome.summary)?;
+    let status = if outcome.summary.incomplete_input {
+        ExitStatus::IncompleteInput
+    } else if args.exit_code && !outcome.events.is_empty() {
+        ExitStatus::EventsFound
+    } else {
+        ExitStatus::Success
+    };
+    Ok(status)
+}
+
+const BATCH: usize = 2048;
+/// Update files decompressed ahead of the parser, per collector.
+const LOOKAHEAD: usize = 2;
+
+/// Run the pipeline.
+pub fn run(plan: &ScanPlan) -> ScanOutcome {
+    let started = std::time::Instant::now();
+    let watch = Watch::new(plan.asns.iter().copied(), plan.prefixes.iter().copied());
+    let mut file_names = Vec::new();
+    let mut bases = Vec::new();
+    for group in &plan.collectors {
+        bases.push(file_names.len() as u32);
+        file_names.extend(group.files.iter().map(|f| f.path.display().to_string()));
+    }
+    let mut tracker = Tracker::new(plan.eligibility.clone(), &plan.asns, &plan.prefixes);
+    tracker.set_files(file_names);
+    let mut detector = Detector::new(plan.detect.clone());
+
+    let (reports, last_time) = thread::scope(|scope| {
+        let mut receivers = Vec::new();
+        let mut handles = Vec::new();
+        for (group, base) in plan.collectors.iter().zip(bases) {
+            let (tx, rx) = bounded::<Vec<Msg>>(64);
+            let watch = watch.clone();
+            handles.push(scope.spawn(move || read_collector(group, base, watch, tx)));
+            receivers.push(rx);
+        }
+        let last = drive(receivers, &mut tracker, &mut detector);
+        let reports: Vec<FileReport> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect();
+        (reports, last)
+    });
+
+    let (mut events, pending) = detector.finish(last_time);
+    events.retain(|e| plan.from.is_none_or(|f| e.time >= f) && plan.to.is_none_or(|t| e.time <= t));
+    let (sessions, full_feed) = tracker.session_counts();
+    let summary = RunSummary::new(
+        plan,
+        reports,
+        &events,
+        pending,
+        sessions,
+        full_feed,
+        started.elapsed(),
+    );
+    ScanOutcome { events, summary }
+}
+
+/// Merge the collectors' streams by time and feed state and detection. Returns the last time.
+fn drive(
+    receivers: Vec<Receiver<Vec<Msg>>>,
+    tracker: &mut Tracker,
+    detector: &mut Detector,
+) -> Option<Timestamp> {
+    let mut queues: Vec<VecDeque<Msg>> = receivers.iter().map(|_| VecDeque::new()).collect();
+    let mut open: Vec<bool> = receivers.iter().map(|_| true).collect();
+    let mut heap = BinaryHeap::new();
+    let refill = |i: usize, queues: &mut Vec<VecDeque<Msg>>, open: &mut Vec<bool>| {
+        while queues[i].is_empty() && open[i] {
+            match receivers[i].recv() {
+                Ok(batch) => queues[i].extend(batch),
+                Err(_) => open[i] = false,
+            }
+        }
+    };
+    for i in 0..receivers.len() {
+        refill(i, &mut queues, &mut open);
+        if let Some(m) = queues[i].front() {
+            heap.push(Reverse((m.time(), i)));
+        }
+    }
+    let mut now: Option<Timestamp> = None;
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let Some(msg) = queues[i].pop_front() else {
+            continue;
+        };
+        let t = msg.time();
+        if let Some(n) = now {
+            if t.secs > n.secs {
+                for snap in tracker.take_snapshots(n) {
+                    detector.observe(snap);
+                }
+                detector.advance(t);
+            }
+        }
+        if now.is_none_or(|n| t > n) {
+            now = Some(t);
+        }
+        tracker.apply(msg);
+        refill(i, &mut queues, &mut open);
+        if let Some(m) = queues[i].front() {
+            heap.push(Reverse((m.time(), i)));
+        }
+    }
+    if let Some(n) = now {
+        for snap in tracker.take_snapshots(n) {
+            detector.observe(snap);
+        }
+    }
+    now
+}
+
+/// Read one collector's files in order, filter, and send batches of messages.
+fn read_collector(
+    group: &CollectorFiles,
+    base: u32,
+    mut watch: Watch,
+    tx: Sender<Vec<Msg>>,
+) -> Vec<FileReport> {
+    let mut reports = Vec::new();
+    let mut sender = BatchSender {
+        tx,
+        batch: Vec::with_capacity(BATCH),
+        closed: false,
+    };
+    let mut ahead: VecDeque<(usize, thread::JoinHandle<(Vec<u8>, Option<std::io::Error>)>)> =
+        VecDeque::new();
+    let prefetchable = |f: &MrtFile| f.kind == FileKind::Updates;
+    let mut spawned_upto = 0;
+    for (i, file) in group.files.iter().enumerate() {
+        // Keep the next update files decompressing on other threads while this one parses.
+        while spawned_upto < group.files.len() && spawned_upto <= i + LOOKAHEAD {
+            let next = &group.files[spawned_upto];
+            if prefetchable(next) {
+                let path = next.path.clone();
+                ahead.push_back((
+                    spawned_upto,
+                    thread::spawn(move || parse::decode::read_all(&path)),
+                ));
+            }
+            spawned_upto += 1;
+        }
+        let mut reader = FileReader::new(
+            group.collector.clone(),
+            base + i as u32,
+            &mut watch,
+            &mut sender,
+        );
+        let stats = if prefetchable(file) {
+            let (bytes, err) = ahead
+                .pop_front()
+                .filter(|(j, _)| *j == i)
+                .and_then(|(_, h)| h.join().ok())
+                .unwrap_or_else(|| {
+                    (
+                        Vec::new(),
+                        Some(std::io::Error::other("decompression thread failed")),
+                    )
+                });
+            let mut stats = parse::read_mrt(&mut Cursor::new(bytes), &mut |item| reader.take(item));
+            if let Some(e) = err {
+                let note = format!(
+                    "decompression failed: {e}; {} complete records read before it",
+                    stats.records
+                );
+                stats.problem = Some(match stats.problem.take() {
+                    Some(p) => format!("{note}; {p}"),
+                    None => note,
+                });
+            }
+            stats
+        } else {
+            parse::read_file(&file.path, &mut |item| reader.take(item))
+        };
+        reader.finish(&stats, file);
+        reports.push(FileReport {
+            path: file.path.display().to_string(),
+            collector: group.collector.to_string(),
+            kind: file.kind,
+            stats,
+        });
+    }
+    sender.flush();
+    reports
+}
+
+struct BatchSender {
+    tx: Sender<Vec<Msg>>,
+    batch: Vec<Msg>,
+    closed: bool,
+}
+
+impl BatchSender {
+    fn push(&mut self, m: Msg) {
+        self.batch.push(m);
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.closed {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if self.tx.send(batch).is_err() {
+            self.closed = true;
+        }
+    }
+}
+
+/// Filters one file's items into messages, counting per-peer activity and RIB table sizes.
+struct FileReader<'a> {
+    collector: CollectorId,
+    file: u32,
+    watch: &'a mut Watch,
+    out: &'a mut BatchSender,
+    minute: i64,
+    activity: HashMap<(IpAddr, u32), (u32, u32)>,
+    tables: HashMap<(IpAddr, u32), u64>,
+    rib_started: bool,
+    last_time: Option<Timestamp>,
+}
+
+impl<'a> FileReader<'a> {
+    fn new(
+        collector: CollectorId,
+        file: u32,
+        watch: &'a mut Watch,
+        out: &'a mut BatchSender,
+    ) -> Self {
+        FileReader {
+            collector,
+            file,
+            watch,
+            out,
+            minute: i64::MIN,
+            activity: HashMap::new(),
+            tables: HashMap::new(),
+            rib_started: false,
+            last_time: None,
+        }
+    }
+
+    fn peer(&self, ip: IpAddr, asn: u32) -> PeerId {
+        PeerId {
+            collector: self.collector.clone(),
+            ip,
+            asn,
+        }
+    }
+
+    fn take(&mut self, item: Item) {
+        let t = item.time();
+        self.last_time = Some(t);
+        match item {
+            Item::State(s) => {
+                self.tick(t);
+                let peer = self.peer(s.peer_ip, s.peer_asn);
+                self.out.push(Msg::State {
+                    time: t,
+                    peer,
+                    old: s.old_state,
+                    new: s.new_state,
+                });
+            }
+            Item::Route(r) if r.kind == RouteKind::Rib => {
+                *self.tables.entry((r.peer_ip, r.peer_asn)).or_default() += 1;
+                let Some(attrs) = r.attrs else { return };
+                if !self.wanted(&r.prefix, Some(&attrs.path)) {
+                    return;
+                }
+                if !self.rib_started {
+                    self.rib_started = true;
+                    self.out.push(Msg::RibBegin {
+                        time: t,
+                        collector: self.collector.clone(),
+                    });
+                }
+                let peer = self.peer(r.peer_ip, r.peer_asn);
+                self.out.push(Msg::RibRoute {
+                    time: t,
+                    peer,
+                    prefix: r.prefix,
+                    attrs,
+                    file: self.file,
+                });
+            }
+            Item::Route(r) => {
+                self.tick(t);
+                let counts = self.activity.entry((r.peer_ip, r.peer_asn)).or_default();
+                counts.0 += 1;
+                if r.kind == RouteKind::Withdraw {
+                    counts.1 += 1;
+                }
+                if !self.wanted(&r.prefix, r.attrs.as_ref().map(|a| &a.path)) {
+                    return;
+                }
+                let peer = self.peer(r.peer_ip, r.peer_asn);
+                self.out.push(Msg::Route {
+                    time: t,
+                    peer,
+                    prefix: r.prefix,
+                    attrs: r.attrs,
+                    file: self.file,
+                });
+            }
+        }
+    }
+
+    /// A watched prefix (or more specific), or any route a watched AS originates.
+    fn wanted(&mut self, prefix: &Prefix, path: Option<&crate::model::AsPath>) -> bool {
+        let originated = path.is_some_and(|p| match p.origin() {
+            Origin::As(a) => self.watch.watches_asn(a),
+            Origin::Uncertain(set) => set.iter().any(|a| self.watch.watches_asn(*a)),
+            Origin::None => false,
+        });
+        if originated {
+            self.watch.insert(*prefix);
+            return true;
+        }
+        self.watch.covers(prefix)
+    }
+
+    /// Flush per-peer activity at each new minute.
+    fn tick(&mut self, t: Timestamp) {
+        let minute = t.secs.div_euclid(60);
+        if minute != self.minute {
+            self.flush_activity();
+            self.minute = minute;
+        }
+    }
+
+    fn flush_activity(&mut self) {
+        if self.minute == i64::MIN {
+            return;
+        }
+        let time = Timestamp::from_secs(self.minute * 60 + 59);
+        let mut entries: Vec<_> = self.activity.drain().collect();
+        entries.sort_unstable();
+        for ((ip, asn), (messages, withdrawals)) in entries {
+            let peer = PeerId {
+                collector: self.collector.clone(),
+                ip,
+                asn,
+            };
+            self.out.push(Msg::Activity {
+                time,
+                peer,
+                messages,
+                withdrawals,
+            });
+        }
+    }
+
+    fn finish(mut self, stats: &FileStats, file: &MrtFile) {
+        self.flush_activity();
+        let end = self.last_time.or(file.start).unwrap_or_default();
+        if !self.tables.is_empty() {
+            if !self.rib_started {
+                self.out.push(Msg::RibBegin {
+                    time: end,
+                    collector: self.collector.clone(),
+                });
+            }
+            let mut tables: Vec<(PeerId, u64)> = self
+                .tables
+                .drain()
+                .map(|((ip, asn), n)| {
+                    (
+                        PeerId {
+                            collector: self.collector.clone(),
+                            ip,
+                            asn,
+                        },
+                        n,
+                    )
+                })
+                .collect();
+            tables.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            self.out.push(Msg::RibEnd {
+                time: end,
+                collector: self.collector.clone(),
+                tables,
+            });
+        }
+        // A file that stopped early leaves this collector's view unknown from here on.
+        if let Some(reason) = &stats.problem {
+            self.out.push(Msg::Gap {
+                time: end,
+                collector: self.collector.clone(),
+                reason: reason.clone(),
+            });
+        }
+    }
+}
