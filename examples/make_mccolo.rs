@@ -845,60 +845,45 @@ fn record(ts: i64, entry_type: EntryType, subtype: u16, msg: &MrtMessage) -> Res
 fn encode_event(ev: &Event, peer: &Peer) -> Result<Vec<u8>> {
     let peer_ip = IpAddr::V4(peer.ip);
     let local_ip = IpAddr::V4(LOCAL_IP);
-    let (subtype, msg) = match &ev.kind {
-        Kind::State(old, new) => (
-            Bgp4MpType::StateChange,
-            Bgp4MpEnum::StateChange(Bgp4MpStateChange {
-                msg_type: Bgp4MpType::StateChange,
-                peer_asn: Asn::from(peer.asn),
-                local_asn: Asn::from(LOCAL_ASN),
-                interface_index: 0,
-                peer_ip,
-                local_addr: local_ip,
-                old_state: *old,
-                new_state: *new,
-            }),
-        ),
-        Kind::Announce { .. } | Kind::Withdraw(_) => {
-            let update = match &ev.kind {
-                Kind::Announce {
-                    origin,
-                    path,
-                    prefixes,
-                } => BgpUpdateMessage {
-                    withdrawn_prefixes: vec![],
-                    attributes: attributes(*origin, path, peer.ip),
-                    announced_prefixes: prefixes.iter().map(|&p| net(p)).collect(),
-                },
-                _ => BgpUpdateMessage {
-                    withdrawn_prefixes: match &ev.kind {
-                        Kind::Withdraw(w) => w.iter().map(|&p| net(p)).collect(),
-                        _ => vec![],
-                    },
-                    attributes: Attributes::default(),
-                    announced_prefixes: vec![],
-                },
-            };
-            (
-                Bgp4MpType::Message,
-                Bgp4MpEnum::Message(Bgp4MpMessage {
-                    msg_type: Bgp4MpType::Message,
-                    peer_asn: Asn::from(peer.asn),
-                    local_asn: Asn::from(LOCAL_ASN),
-                    interface_index: 0,
-                    peer_ip,
-                    local_ip,
-                    bgp_message: BgpMessage::Update(update),
-                }),
-            )
-        }
+    let update = |u: BgpUpdateMessage| {
+        Bgp4MpEnum::Message(Bgp4MpMessage {
+            msg_type: Bgp4MpType::Message,
+            peer_asn: Asn::from(peer.asn),
+            local_asn: Asn::from(LOCAL_ASN),
+            interface_index: 0,
+            peer_ip,
+            local_ip,
+            bgp_message: BgpMessage::Update(u),
+        })
     };
-    record(
-        ev.ts,
-        EntryType::BGP4MP,
-        subtype as u16,
-        &MrtMessage::Bgp4Mp(msg),
-    )
+    let msg = match &ev.kind {
+        Kind::State(old, new) => Bgp4MpEnum::StateChange(Bgp4MpStateChange {
+            msg_type: Bgp4MpType::StateChange,
+            peer_asn: Asn::from(peer.asn),
+            local_asn: Asn::from(LOCAL_ASN),
+            interface_index: 0,
+            peer_ip,
+            local_addr: local_ip,
+            old_state: *old,
+            new_state: *new,
+        }),
+        Kind::Announce {
+            origin,
+            path,
+            prefixes,
+        } => update(BgpUpdateMessage {
+            withdrawn_prefixes: vec![],
+            attributes: attributes(*origin, path, peer.ip),
+            announced_prefixes: prefixes.iter().map(|&p| net(p)).collect(),
+        }),
+        Kind::Withdraw(prefixes) => update(BgpUpdateMessage {
+            withdrawn_prefixes: prefixes.iter().map(|&p| net(p)).collect(),
+            attributes: Attributes::default(),
+            announced_prefixes: vec![],
+        }),
+    };
+    let subtype = msg.msg_type() as u16;
+    record(ev.ts, EntryType::BGP4MP, subtype, &MrtMessage::Bgp4Mp(msg))
 }
 
 fn bz2(data: &[u8]) -> Result<Vec<u8>> {

@@ -128,7 +128,8 @@ pub struct Event {
 /// Peer counts before and after, so a reader can judge the strength of a finding.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Evidence {
-    /// Eligible peer ASNs seeing the AS (or the prefix, or via the upstream) before / after.
+    /// Eligible peer ASNs seeing the AS (or the prefix, or via the upstream): the most seen
+    /// before the condition began, and the number when it was confirmed.
     pub peers_before: usize,
     pub peers_after: usize,
     pub eligible_peers: usize,
@@ -292,11 +293,12 @@ impl AsDetect {
         if !too_few {
             self.inconclusive_reported = false;
         }
-        let not_visible = visible <= r && !too_few;
+        // "Lost all upstreams" needs an AS that was seen by enough peers in the first place.
+        let not_visible = visible <= r && !too_few && self.peak_visible >= rules.min_peers;
         if connected {
             track(&mut self.disc, not_visible, snap, prev);
-            self.track_upstreams(snap, prev, r, not_visible || too_few);
-            self.track_prefixes(snap, prev, r, not_visible || too_few);
+            self.track_upstreams(snap, prev, r, not_visible || too_few, rules.min_peers);
+            self.track_prefixes(snap, prev, r, not_visible || too_few, rules.min_peers);
         } else {
             let need =
                 ((rules.restore_fraction * self.peak_visible as f64).ceil() as usize).max(r + 1);
@@ -305,7 +307,14 @@ impl AsDetect {
         self.track_new_upstreams(snap, prev, r);
     }
 
-    fn track_upstreams(&mut self, snap: &Snapshot, prev: &Snapshot, r: usize, suppressed: bool) {
+    fn track_upstreams(
+        &mut self,
+        snap: &Snapshot,
+        prev: &Snapshot,
+        r: usize,
+        suppressed: bool,
+        min_peers: usize,
+    ) {
         let active: Vec<u32> = self
             .upstreams
             .iter()
@@ -318,9 +327,14 @@ impl AsDetect {
             *peak = (*peak).max(support);
             // Only an upstream that carried the AS beyond the residual can be lost; one learned
             // while few peers counted may never have.
-            let carried = *peak > r;
+            let carried = *peak > r && *peak >= min_peers;
             let mut slot = self.lost.remove(&u);
-            track(&mut slot, carried && support <= r && !suppressed, snap, prev);
+            track(
+                &mut slot,
+                carried && support <= r && !suppressed,
+                snap,
+                prev,
+            );
             if let Some(p) = slot {
                 self.lost.insert(u, p);
             }
@@ -363,11 +377,18 @@ impl AsDetect {
         }
     }
 
-    fn track_prefixes(&mut self, snap: &Snapshot, prev: &Snapshot, r: usize, suppressed: bool) {
+    fn track_prefixes(
+        &mut self,
+        snap: &Snapshot,
+        prev: &Snapshot,
+        r: usize,
+        suppressed: bool,
+        min_peers: usize,
+    ) {
         // A prefix is watched for darkness once it is seen widely: by more than the residual
         // and by at least half as many peers as see the AS at its best. Prefixes only a few
         // peers ever see (partial transit, local routes) say nothing when they flicker.
-        let wide = (self.peak_visible.div_ceil(2)).max(r + 1);
+        let wide = (self.peak_visible.div_ceil(2)).max(r + 1).max(min_peers);
         for (p, peers) in &snap.per_prefix {
             let lit = peers.len() > r;
             if self.lit.contains(p) {
@@ -405,6 +426,7 @@ impl AsDetect {
         events: &mut Vec<Event>,
     ) {
         let due = |p: &Option<Pending>| p.as_ref().is_some_and(|p| now.secs - p.since.secs >= min);
+        let first_new = events.len();
         if due(&self.inconclusive) && !self.inconclusive_reported {
             if let Some(p) = self.inconclusive.take() {
                 self.inconclusive_reported = true;
@@ -413,7 +435,17 @@ impl AsDetect {
         }
         if due(&self.disc) {
             if let Some(p) = self.disc.take() {
-                events.push(disconnected_event(asn, &p, p.since.plus_secs(min)));
+                let mut e = disconnected_event(asn, &p, p.since.plus_secs(min));
+                e.evidence.peers_before = e.evidence.peers_before.max(self.peak_visible);
+                // Every upstream that carried the AS at its baseline: when each was last seen.
+                for (u, status) in &self.upstreams {
+                    if *status == Status::Active {
+                        if let Some(l) = p.at.last_via.get(u) {
+                            e.last_seen_via.entry(*u).or_insert_with(|| l.clone());
+                        }
+                    }
+                }
+                events.push(e);
                 self.disconnected = Some(p.since);
                 self.ever_disconnected = true;
                 for s in self.upstreams.values_mut() {
@@ -491,6 +523,17 @@ impl AsDetect {
                 events.push(e);
                 self.lit.remove(&pfx);
                 self.dark.insert(pfx);
+            }
+        }
+        if let Some(latest) = &self.latest {
+            for e in &mut events[first_new..] {
+                e.evidence.peers_after = match (e.event, e.upstream, e.prefix) {
+                    (EventKind::UpstreamLost | EventKind::UpstreamGained, Some(u), _) => {
+                        latest.support.get(&u).map_or(0, BTreeSet::len)
+                    }
+                    (EventKind::PrefixDark, _, Some(p)) => latest.per_prefix.get(&p).map_or(0, BTreeSet::len),
+                    _ => latest.visible.len(),
+                };
             }
         }
     }

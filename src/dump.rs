@@ -95,7 +95,7 @@ fn route_line(r: &RouteElem) -> String {
         r.peer_asn,
         r.prefix
     );
-    if r.mrt == MrtKind::TableDump2AddPath {
+    if matches!(r.mrt, MrtKind::TableDump2AddPath | MrtKind::Bgp4mpAddPath) {
         let _ = write!(line, "|{}", r.path_id.unwrap_or(0));
     }
     let Some(a) = &r.attrs else {

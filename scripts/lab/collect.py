@@ -305,10 +305,12 @@ def replay(lines, t0):
         after = counts()
         if before[0] > 0 and after[0] == 0:
             via10_gone = ts
-        if after[0] > 0:
-            via10_gone = None if before[0] == 0 and via10_gone else via10_gone
+        elif after[0] > 0:
+            via10_gone = None
         if before[1] > 0 and after[1] == 0:
             flagged_gone = ts
+        elif after[1] > 0:
+            flagged_gone = None
     while cps:
         out[cps.pop(0)] = snap()
     return out, via10_gone, flagged_gone
@@ -406,7 +408,8 @@ def readme(out):
     all_files = []
     for i in impls:
         d = os.path.join(out, i)
-        files = sorted(os.listdir(d))
+        order = ["updates.mrt.gz", "all.mrt.gz"] + [r[0] for r in RIB_TARGETS]
+        files = sorted(os.listdir(d), key=lambda n: (order.index(n) if n in order else 99, n))
         w("## %s (`%s/`)" % (IMPL_NAMES[i], i))
         w("")
         w("| file | bytes | sha256 | records | MRT type/subtype (records) | BGP messages | bgpdump -m lines |")
@@ -508,8 +511,13 @@ def readme(out):
                 len(r["peers"]), r["flagged_entries"], r["flagged_via_64510"], r["flagged_via_64520"]))
         w("")
         if "rib.mrt.gz" in parsed:
-            cid, view, pit = peer_index(os.path.join(d, "rib.mrt.gz"))
-            w("PEER_INDEX_TABLE (same in the 3 dumps): collector BGP ID %s, view name %s, %d peers: %s." % (
+            pits = [peer_index(os.path.join(d, r[0])) for r in RIB_TARGETS if r[0] in parsed]
+            cid, view, pit = pits[0]
+            w("PEER_INDEX_TABLE (%s in the %d dumps): collector BGP ID %s, view name %s, %d peers (as in `rib.mrt.gz`): %s." % (
+                "the same" if all(x == pits[0] for x in pits) else
+                "same collector and peers, but the peer ORDER differs" if all(
+                    x[:2] == pits[0][:2] and sorted(x[2]) == sorted(pits[0][2]) for x in pits) else
+                "NOT the same", len(pits),
                 cid, '"%s"' % view if view else "empty", len(pit), ", ".join(
                     "#%d %s AS%d (type %d, BGP ID %s)" % (i, x[2], x[3], x[0], x[1]) for i, x in enumerate(pit))))
             w("")
@@ -525,24 +533,37 @@ NOTES = """## Implementation notes (what a parser meets in these files)
 
 - All files are gzip-compressed raw MRT (deterministic gzip: no name, mtime 0); `bgpdump`
   reads them directly. Timestamps have one-second resolution (no BGP4MP_ET) in every file.
+  Every file read cleanly with `bgpdump -q -m` (exit 0, nothing on stderr) and with the
+  record scanner of `scripts/lab/collect.py` (no truncated record).
 - **GoBGP** `updates` dump: UPDATE messages only, as BGP4MP/MESSAGE_AS4; it never writes
   STATE_CHANGE records, so its session reset is visible only as the re-announcement of
-  AS65003's routes (no withdrawals precede it). GoBGP rotates the updates file at least
-  every 60 s; the rotated pieces were concatenated in order. Its table dumps start with a
-  PEER_INDEX_TABLE whose first entry is a dummy peer 0.0.0.0 AS0 for local routes.
+  AS65003's routes at T0+80 (no withdrawal precedes it, and a replay keeps AS65003's
+  routes through the reset). GoBGP rotates the updates file at least every 60 s; the
+  rotated pieces were concatenated in order. Its PEER_INDEX_TABLE has collector BGP ID
+  0.0.0.0 (even though its router-id is 127.0.0.1), an empty view name and a dummy peer #0
+  0.0.0.0 AS0 for local routes; the order of the other peers changes from one dump to the
+  next (Go map order), so peer indexes must be resolved per file.
 - **FRR** `dump bgp updates`: UPDATEs only (BGP4MP/MESSAGE_AS4). `dump bgp all`: every
-  received message (OPEN, UPDATE, KEEPALIVE, NOTIFICATION) plus BGP4MP/STATE_CHANGE_AS4;
-  it is the only FRR dump with state changes. FRR records its internal states too:
-  7 = Clearing and 8 = Deleted are not RFC 4271 FSM states. `dump bgp routes-mrt` writes
-  TABLE_DUMP_V2 PEER_INDEX_TABLE + RIB_IPV4_UNICAST (all paths, not only the best).
-  FRR ran without zebra (`-Z`), so no next hop was resolvable; the paths are still stored.
+  received message plus BGP4MP/STATE_CHANGE_AS4; it is the only FRR dump with state
+  changes. The OPEN messages are written as BGP4MP/MESSAGE (2-byte AS fields), everything
+  after them as MESSAGE_AS4. FRR records its internal states too: 7 = Clearing and
+  8 = Deleted are not RFC 4271 FSM states; each passive session start shows the
+  "doppelganger" peer of the incoming connection (Idle->Active->OpenSent->OpenConfirm->
+  Established) followed by `Active->Deleted` of the configured peer, in the same second.
+  `dump bgp routes-mrt` writes TABLE_DUMP_V2 PEER_INDEX_TABLE + RIB_IPV4_UNICAST with all
+  paths, view name "VRF default". FRR ran without zebra (`-Z`): next hops are unresolved
+  but the paths are stored and dumped.
 - **BIRD 2** `mrtdump` with `mrtdump protocols { states, messages }`: every received BGP
-  message plus BGP4MP/STATE_CHANGE_AS4 records in one file. BIRD refuses 127/8 as a
-  directly connected neighbour, so the sessions are configured `multihop`; next hops stay
-  unresolved ("unreachable") but the routes are kept and dumped. `mrt dump table` writes
-  TABLE_DUMP_V2 PEER_INDEX_TABLE + RIB_IPV4_UNICAST with every path of master4.
-- ExaBGP closes its sessions with a NOTIFICATION (Cease) when it is stopped; the session
-  reset therefore shows as Established -> Idle (and, for FRR, its internal states).
+  message plus BGP4MP/STATE_CHANGE_AS4 records in one file. The OPEN and the first
+  KEEPALIVE of each session are BGP4MP/MESSAGE (2-byte AS), the rest MESSAGE_AS4. BIRD
+  writes the Established->Idle record of the session reset with **peer and local address
+  0.0.0.0** (peer AS 65003 is right): a reader that keys sessions by peer IP will not
+  match it with 127.0.0.13. BIRD refuses 127/8 as a directly connected neighbour, so the
+  sessions are `multihop`; next hops stay unresolved but the routes are kept and dumped.
+  `mrt dump table` writes PEER_INDEX_TABLE (view "master4", dummy peer #0 of IPv6 type
+  `::` AS0) + RIB_IPV4_UNICAST with every path of master4.
+- ExaBGP, stopped with SIGTERM for the session reset, sent no NOTIFICATION: no file holds
+  a NOTIFICATION message; the collectors saw the TCP connection close.
 
 ## Reproduce
 

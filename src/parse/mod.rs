@@ -33,6 +33,8 @@ pub enum MrtKind {
     TableDump2,
     TableDump2AddPath,
     Bgp4mp,
+    /// BGP4MP ADD-PATH subtypes (RFC 8050).
+    Bgp4mpAddPath,
     Bgp4mpEt,
     /// Deprecated type 5 (BGP) records of 1999-2000 RIS files.
     LegacyBgp,
@@ -45,7 +47,9 @@ impl MrtKind {
             MrtKind::TableDump => "TABLE_DUMP",
             MrtKind::TableDump2 => "TABLE_DUMP2",
             MrtKind::TableDump2AddPath => "TABLE_DUMP2_AP",
-            MrtKind::Bgp4mp | MrtKind::LegacyBgp => "BGP4MP",
+            MrtKind::Bgp4mp => "BGP4MP",
+            MrtKind::Bgp4mpAddPath => "BGP4MP_AP",
+            MrtKind::LegacyBgp => "BGP",
             MrtKind::Bgp4mpEt => "BGP4MP_ET",
         }
     }
@@ -328,6 +332,7 @@ fn handle_record(
         }
         (EntryType::BGP4MP_ET, _) => MrtKind::Bgp4mpEt,
         (EntryType::BGP, _) => MrtKind::LegacyBgp,
+        (EntryType::BGP4MP, _) if matches!(header.entry_subtype, 8..=11) => MrtKind::Bgp4mpAddPath,
         _ => MrtKind::Bgp4mp,
     };
 
@@ -367,6 +372,13 @@ fn handle_record(
         stats.unparsed("TABLE_DUMP_V2 RIB_GENERIC (not unicast)".into());
         return;
     }
+    // Elementor drops the path identifiers of ADD-PATH RIB entries; keep them (same order).
+    let rib_path_ids: Vec<Option<u32>> = match &message {
+        MrtMessage::TableDumpV2Message(TableDumpV2Message::RibAfi(r)) => {
+            r.rib_entries.iter().map(|e| e.path_id).collect()
+        }
+        _ => Vec::new(),
+    };
     let record = MrtRecord {
         common_header: header,
         message,
@@ -390,6 +402,11 @@ fn handle_record(
     let mut routes: Vec<RouteElem> = elems
         .map(|e| convert_elem(e, time, mrt, is_rib, salvaged))
         .collect();
+    if rib_path_ids.len() == routes.len() {
+        for (r, id) in routes.iter_mut().zip(rib_path_ids) {
+            r.path_id = r.path_id.or(id);
+        }
+    }
     routes.sort_by_key(|r| r.kind != RouteKind::Withdraw);
     for route in routes {
         stats.elems += 1;
