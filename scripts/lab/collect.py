@@ -405,6 +405,51 @@ def readme(out):
     w("BIRD dumps are triggered at those instants with `dump bgp routes-mrt FILE` and")
     w("`birdc mrt dump table \"master4\" to FILE`.")
     w("")
+    w("## Key facts at a glance")
+    w("")
+    w("Unix seconds as found by `bgpdump -m` (T0 = %d). Source file: `updates.mrt.gz` for GoBGP, "
+      "`all.mrt.gz` for FRR and BIRD (their `all` carries the STATE records)." % t0)
+    w("")
+    summary = collections.OrderedDict()
+    for i in impls:
+        d = os.path.join(out, i)
+        mf = "all.mrt.gz" if os.path.exists(os.path.join(d, "all.mrt.gz")) else "updates.mrt.gz"
+        lines = bgpdump(os.path.join(d, mf))
+        f = analyse_messages(lines, t0)
+        _, gone10, gone_fl = replay(lines, t0)
+        down = [s_ for s_ in f["states"] if s_[2] == 65003 and s_[3] == 6 and s_[4] != 6]
+        up = [s_ for s_ in f["states"] if s_[2] == 65003 and s_[4] == 6 and s_[0] > t0]
+        row = collections.OrderedDict()
+        row["STATE lines (total / of AS65003)"] = "%d / %d" % (
+            len(f["states"]), sum(1 for s_ in f["states"] if s_[2] == 65003))
+        row["AS65003 session down (STATE leaving 6)"] = ", ".join(
+            "%d %s (peer %s, %d->%d)" % (s_[0], rel(s_[0], t0), s_[1], s_[3], s_[4]) for s_ in down) or "no record"
+        row["AS65003 session up again (STATE ->6)"] = ", ".join(
+            "%d %s" % (s_[0], rel(s_[0], t0)) for s_ in up) or "no record"
+        row["AS65003 routes re-announced (first A)"] = "%d %s" % (
+            f["reset_reannounce_first"], rel(f["reset_reannounce_first"], t0))
+        row["AS65004 mass withdrawal (W lines, time)"] = "%d W at %s" % (
+            f["mass_w_count"], ", ".join("%d %s" % (t, rel(t, t0)) for t in sorted({f["mass_w_first"], f["mass_w_last"]})))
+        row["AS65004 re-announcement (A lines, time)"] = "%d A at %d %s" % (
+            f["mass_reannounce_count"], f["mass_reannounce_first"], rel(f["mass_reannounce_first"], t0))
+        row["last A line with 64510 in a flagged path"] = "%d %s" % (f["last_via_64510"], rel(f["last_via_64510"], t0))
+        row["64510 gone from every flagged path (replay)"] = "%d %s" % (gone10, rel(gone10, t0))
+        row["last withdrawal of each flagged prefix"] = "; ".join(
+            "%s: %d %s by AS%d" % (p_, ws[-1][0], rel(ws[-1][0], t0), ws[-1][2])
+            for p_, ws in f["disconnect"].items())
+        row["flagged prefixes gone from every peer (replay)"] = "%d %s" % (gone_fl, rel(gone_fl, t0))
+        summary[i] = row
+    keys = list(next(iter(summary.values())).keys())
+    w("| fact | " + " | ".join(IMPL_NAMES[i] for i in impls) + " |")
+    w("| --- |" + " --- |" * len(impls))
+    for k in keys:
+        w("| %s | " % k + " | ".join(summary[i][k] for i in impls) + " |")
+    w("")
+    w("Every flagged prefix is withdrawn by all six peers during the disconnection, one peer per second:")
+    w("AS65001 at T0+240, AS65002 T0+241, AS65003 T0+242, AS65004 T0+243, AS65005 T0+244, AS65006 T0+245")
+    w("(all three prefixes in one UPDATE per peer). The upstream cut is an implicit replacement:")
+    w("AS65001 at T0+180, AS65002 T0+181, AS65003 T0+182, each re-announcing the 3 prefixes via 64520.")
+    w("")
     all_files = []
     for i in impls:
         d = os.path.join(out, i)

@@ -31,7 +31,7 @@ has() { local x; for x in "${IMPLS[@]}"; do [ "$x" = "$1" ] && return 0; done; r
 log() { printf '%s [lab] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # ---------------------------------------------------------------- packages
-PKGS=(exabgp bgpdump python3)
+PKGS=(exabgp bgpdump python3 iproute2)
 has gobgp && PKGS+=(gobgpd)
 has frr && PKGS+=(frr)
 has bird && PKGS+=(bird2)

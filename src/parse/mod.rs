@@ -9,6 +9,8 @@ pub mod decode;
 pub mod salvage;
 
 use crate::model::{AsPath, PathHop, Prefix, Timestamp};
+use bgpkit_parser::error::BgpValidationWarning;
+use bgpkit_parser::models::BgpMessage;
 use bgpkit_parser::Elementor;
 use bgpkit_parser::models::{
     AsPathSegment, Bgp4MpEnum, BgpElem, CommonHeader, ElemType, EntryType, LegacyBgp,
@@ -233,13 +235,19 @@ fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<Raw
                 "file ends inside a record header ({n} of 12 bytes)"
             ));
         }
-        Err(e) => return Err(format!("read error: {e}")),
+        Err(e) => return Err(read_error(&e)),
     }
     stats.bytes += 12;
     let timestamp = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     let entry_type = u16::from_be_bytes([head[4], head[5]]);
     let entry_subtype = u16::from_be_bytes([head[6], head[7]]);
     let mut length = u32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+    let known_type = EntryType::try_from(entry_type).is_ok();
+    if stats.records == 0 && (!known_type || length > MAX_RECORD_BODY) {
+        return Err(format!(
+            "not an MRT file: the first record has type {entry_type} and declares {length} bytes"
+        ));
+    }
     if length > MAX_RECORD_BODY {
         return Err(format!(
             "record declares a {length}-byte body (type {entry_type}), larger than any real MRT record: corrupt length"
@@ -251,7 +259,7 @@ fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<Raw
             return Err("BGP4MP_ET record shorter than its microsecond field".into());
         }
         let mut us = [0u8; 4];
-        if read_full(input, &mut us).map_err(|e| format!("read error: {e}"))? != 4 {
+        if read_full(input, &mut us).map_err(|e| read_error(&e))? != 4 {
             return Err("file ends inside a BGP4MP_ET header".into());
         }
         stats.bytes += 4;
@@ -259,7 +267,7 @@ fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<Raw
         length -= 4;
     }
     let mut body = vec![0u8; length as usize];
-    let got = read_full(input, &mut body).map_err(|e| format!("read error: {e}"))?;
+    let got = read_full(input, &mut body).map_err(|e| read_error(&e))?;
     stats.bytes += got as u64;
     if got < body.len() {
         return Err(format!(
@@ -281,6 +289,18 @@ fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<Raw
 }
 
 /// Like `read_exact`, but reports how much was read when the input ends early.
+/// Decoder errors in words a user can act on.
+fn read_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("decompression not finished") || e.kind() == std::io::ErrorKind::UnexpectedEof {
+        "compressed stream ends early: the file is truncated".into()
+    } else if text.contains("corrupt") || text.contains("invalid") {
+        format!("compressed data is corrupt ({text})")
+    } else {
+        format!("read error: {text}")
+    }
+}
+
 fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
@@ -372,6 +392,7 @@ fn handle_record(
         stats.unparsed("TABLE_DUMP_V2 RIB_GENERIC (not unicast)".into());
         return;
     }
+    note_malformed_nlri(&message, stats);
     // Elementor drops the path identifiers of ADD-PATH RIB entries; keep them (same order).
     let rib_path_ids: Vec<Option<u32>> = match &message {
         MrtMessage::TableDumpV2Message(TableDumpV2Message::RibAfi(r)) => {
@@ -385,6 +406,10 @@ fn handle_record(
     };
     let elems = match elementor.record_to_elems_iter(record) {
         Ok(it) => it,
+        Err(bgpkit_parser::parser::mrt::mrt_elem::ElemError::MissingPeerTable) => {
+            stats.unparsed("TABLE_DUMP_V2 RIB record with no PEER_INDEX_TABLE before it (peers unknown)".into());
+            return;
+        }
         Err(e) => {
             stats.unparsed(format!(
                 "type {} subtype {}: {e}",
@@ -422,6 +447,25 @@ fn handle_record(
             }
         }
         sink(Item::Route(route));
+    }
+}
+
+/// bgpkit-parser drops the prefixes of an NLRI field it cannot read and only notes it as a
+/// validation warning: surface that, so no prefix is lost silently.
+fn note_malformed_nlri(message: &MrtMessage, stats: &mut FileStats) {
+    let update = match message {
+        MrtMessage::Bgp4Mp(Bgp4MpEnum::Message(m)) => &m.bgp_message,
+        MrtMessage::LegacyBgp(LegacyBgp::Message(m)) => &m.bgp_message,
+        _ => return,
+    };
+    if let BgpMessage::Update(u) = update {
+        for w in u.attributes.validation_warnings() {
+            if let BgpValidationWarning::MalformedNlri { nlri_type, reason, .. } = w {
+                stats.unparsed(format!(
+                    "UPDATE with a malformed {nlri_type} NLRI field; its prefixes were dropped ({reason})"
+                ));
+            }
+        }
     }
 }
 
