@@ -330,10 +330,11 @@ pub fn run(plan: &ScanPlan) -> ScanOutcome {
     let started = std::time::Instant::now();
     let watch = Watch::new(plan.asns.iter().copied(), plan.prefixes.iter().copied());
     let mut file_names = Vec::new();
+    let lanes = lanes(&plan.collectors);
     let mut bases = Vec::new();
-    for group in &plan.collectors {
+    for lane in &lanes {
         bases.push(file_names.len() as u32);
-        file_names.extend(group.files.iter().map(|f| f.path.display().to_string()));
+        file_names.extend(lane.files.iter().map(|f| f.path.display().to_string()));
     }
     let mut tracker = Tracker::new(plan.eligibility.clone(), &plan.asns, &plan.prefixes);
     tracker.set_files(file_names);
@@ -342,7 +343,7 @@ pub fn run(plan: &ScanPlan) -> ScanOutcome {
     let (reports, last_time) = thread::scope(|scope| {
         let mut receivers = Vec::new();
         let mut handles = Vec::new();
-        for (group, base) in plan.collectors.iter().zip(bases) {
+        for (group, base) in lanes.iter().zip(bases) {
             let (tx, rx) = bounded::<Vec<Msg>>(64);
             let watch = watch.clone();
             handles.push(scope.spawn(move || read_collector(group, base, watch, tx)));
@@ -369,6 +370,24 @@ pub fn run(plan: &ScanPlan) -> ScanOutcome {
         started.elapsed(),
     );
     ScanOutcome { events, summary }
+}
+
+/// Split collectors into streams read in order by one thread each. Files named in the archive
+/// way (`updates.20080224.0007`) follow each other in time: one stream. A file whose name
+/// gives no time (a daemon's own dump file) may overlap the others, so it is a stream of its
+/// own; all streams are merged by time.
+fn lanes(collectors: &[CollectorFiles]) -> Vec<CollectorFiles> {
+    let mut out = Vec::new();
+    for c in collectors {
+        let (timed, untimed): (Vec<&MrtFile>, Vec<&MrtFile>) = c.files.iter().partition(|f| f.start.is_some());
+        if !timed.is_empty() {
+            out.push(CollectorFiles { collector: c.collector.clone(), files: timed.into_iter().cloned().collect() });
+        }
+        for f in untimed {
+            out.push(CollectorFiles { collector: c.collector.clone(), files: vec![f.clone()] });
+        }
+    }
+    out
 }
 
 /// Merge the collectors' streams by time and feed state and detection. Returns the last time.

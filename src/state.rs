@@ -405,7 +405,23 @@ impl Tracker {
     }
 
     fn apply_state(&mut self, time: Timestamp, peer: &PeerId, old: u16, new: u16) {
-        let s = self.session(peer);
+        // BIRD writes some state changes with an unspecified peer address: if one session of
+        // that collector has that ASN, it is that session's.
+        let s = if peer.ip.is_unspecified() {
+            let same_asn: Vec<usize> = self
+                .sessions
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| x.id.collector == peer.collector && x.id.asn == peer.asn && !x.id.ip.is_unspecified())
+                .map(|(i, _)| i)
+                .collect();
+            match same_asn.as_slice() {
+                [only] => *only,
+                _ => self.session(peer),
+            }
+        } else {
+            self.session(peer)
+        };
         self.touch(s, time);
         let sess = &mut self.sessions[s];
         if new == ESTABLISHED {
