@@ -334,10 +334,10 @@ fn handle_record(
     let message = match parse_mrt_body(raw.entry_type, header.entry_subtype, body) {
         Ok(m) => m,
         Err(e) => {
-            stats.unparsed(format!(
-                "type {} subtype {}: {e}",
-                raw.entry_type, header.entry_subtype
-            ));
+            stats.unparsed(match (raw.entry_type, header.entry_subtype) {
+                (13, 6 | 12) => "TABLE_DUMP_V2 RIB_GENERIC (not unicast IPv4/IPv6)".to_string(),
+                (t, st) => format!("type {t} subtype {st}: {e}"),
+            });
             return;
         }
     };

@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: run the real binary, read its JSON Lines.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample(rel: &str) -> String {
+    root().join("samples").join(rel).display().to_string()
+}
+
+/// `../shared/data/mrt` when present (CI has it). When `CUTOFF_REQUIRE_ORACLE` is set (as
+/// `.ci/run` does) its absence is a failure, not a skip.
+pub fn shared_mrt() -> Option<PathBuf> {
+    let p = root().join("../shared/data/mrt");
+    if p.is_dir() {
+        return Some(p);
+    }
+    assert!(std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(), "../shared/data/mrt is missing");
+    eprintln!("SKIPPED: ../shared/data/mrt is not here");
+    None
+}
+
+/// Debian's bgpdump, the reference reader, if installed (required under `CUTOFF_REQUIRE_ORACLE`).
+pub fn bgpdump() -> Option<PathBuf> {
+    for p in ["/usr/bin/bgpdump", "/usr/local/bin/bgpdump"] {
+        if Path::new(p).exists() {
+            return Some(PathBuf::from(p));
+        }
+    }
+    assert!(std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(), "bgpdump is not installed");
+    eprintln!("SKIPPED: bgpdump is not installed");
+    None
+}
+
+/// `bgpdump -m FILE` lines.
+pub fn bgpdump_lines(bin: &Path, file: &Path) -> Vec<String> {
+    let out = std::process::Command::new(bin).arg("-m").arg(file).output().expect("bgpdump runs");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+pub fn cutoff() -> Command {
+    Command::cargo_bin("cutoff").expect("the cutoff binary is built")
+}
+
+pub struct ScanResult {
+    pub events: Vec<Value>,
+    pub summary: Value,
+    pub code: i32,
+    pub stderr: String,
+}
+
+impl ScanResult {
+    pub fn of_kind(&self, kind: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["event"] == kind).collect()
+    }
+    pub fn kinds(&self) -> Vec<String> {
+        self.events.iter().map(|e| e["event"].as_str().unwrap_or("?").to_string()).collect()
+    }
+}
+
+/// Run `cutoff scan ARGS --format jsonl` and split its output into events and the summary.
+pub fn scan(args: &[&str]) -> ScanResult {
+    let out = cutoff().arg("scan").args(args).args(["--format", "jsonl"]).output().expect("cutoff runs");
+    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+    let mut values: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect();
+    let summary = values.pop().expect("a summary line");
+    assert_eq!(summary["type"], "summary", "the last line is the summary");
+    ScanResult {
+        events: values,
+        summary,
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Epoch seconds of an RFC 3339 time.
+pub fn epoch(t: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t.as_str().expect("time is a string"))
+        .expect("RFC 3339")
+        .timestamp()
+}
