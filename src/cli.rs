@@ -152,13 +152,7 @@ fn run_dump(args: DumpArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     let groups = source::discover(&args.paths, &args.collectors)?;
-    let filter = DumpFilter {
-        prefixes: args.prefixes,
-        asns: args.asns,
-        peers: args.peers,
-        from: args.from,
-        to: args.to,
-    };
+    let mut filter = DumpFilter::new(args.prefixes, args.asns, args.peers, args.from, args.to);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut status = ExitStatus::Success;

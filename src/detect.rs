@@ -725,3 +725,221 @@ fn inconclusive_event(asn: u32, p: &Pending, now: Timestamp, rules: &DetectRules
     ));
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CollectorId, PeerId};
+    use crate::parse::RouteAttrs;
+    use crate::state::{EligibilityRules, Msg, Tracker};
+    use std::sync::Arc;
+
+    const A: u32 = 64500;
+
+    fn peer(i: u32) -> PeerId {
+        PeerId { collector: CollectorId::new("c"), ip: format!("10.0.0.{i}").parse().expect("ip"), asn: 65000 + i }
+    }
+
+    fn attrs(path: &str) -> Arc<RouteAttrs> {
+        Arc::new(RouteAttrs { path: path.parse().expect("path"), ..RouteAttrs::default() })
+    }
+
+    fn pfx() -> Prefix {
+        "192.0.2.0/24".parse().expect("prefix")
+    }
+
+    /// Feeds messages to the tracker and detector as `scan` does.
+    struct Harness {
+        tracker: Tracker,
+        detector: Detector,
+        now: Timestamp,
+    }
+
+    impl Harness {
+        /// `n` full-feed peers with 1000-route tables; peer i reaches A via `upstream(i)`.
+        fn new(n: u32, upstream: impl Fn(u32) -> u32, min_duration_secs: i64) -> Self {
+            let rules = EligibilityRules {
+                full_feed_fraction: 0.8,
+                silence_secs: 3600,
+                mass_withdrawal_fraction: 0.1,
+                mass_window_secs: 300,
+                assumed_table_size: 1000,
+                exclude_asns: vec![],
+                exclude_ips: vec![],
+            };
+            let detect = DetectRules { min_duration_secs, max_residual: Residual::Peers(0), restore_fraction: 0.5, min_peers: 3 };
+            let mut h = Harness { tracker: Tracker::new(rules, &[A], &[]), detector: Detector::new(detect), now: Timestamp::from_secs(0) };
+            h.send(Msg::RibBegin { time: h.now, collector: CollectorId::new("c") });
+            for i in 1..=n {
+                let a = attrs(&format!("{} {} {A}", 65000 + i, upstream(i)));
+                h.send(Msg::RibRoute { time: h.now, peer: peer(i), prefix: pfx(), attrs: a, file: 0 });
+            }
+            let tables = (1..=n).map(|i| (peer(i), 1000)).collect();
+            h.send(Msg::RibEnd { time: h.now, collector: CollectorId::new("c"), tables });
+            h
+        }
+
+        fn send(&mut self, m: Msg) {
+            let t = m.time();
+            if t.secs > self.now.secs {
+                for s in self.tracker.take_snapshots(self.now) {
+                    self.detector.observe(s);
+                }
+                self.detector.advance(t);
+                self.now = t;
+            }
+            self.tracker.apply(m);
+        }
+
+        /// Every peer says something each minute (it is alive), withdrawing `wd(i)` routes.
+        fn minute(&mut self, n: u32, wd: impl Fn(u32) -> u32) {
+            let t = self.now.plus_secs(60);
+            for i in 1..=n {
+                self.send(Msg::Activity { time: t, peer: peer(i), messages: 1 + wd(i), withdrawals: wd(i) });
+            }
+        }
+
+        fn withdraw(&mut self, i: u32, at: i64) {
+            self.send(Msg::Route { time: Timestamp::from_secs(at), peer: peer(i), prefix: pfx(), attrs: None, file: 0 });
+        }
+
+        fn announce(&mut self, i: u32, at: i64, path: &str) {
+            self.send(Msg::Route { time: Timestamp::from_secs(at), peer: peer(i), prefix: pfx(), attrs: Some(attrs(path)), file: 0 });
+        }
+
+        fn finish(mut self, until: i64) -> Vec<Event> {
+            while self.now.secs < until {
+                self.minute(6, |_| 0);
+            }
+            for s in self.tracker.take_snapshots(self.now) {
+                self.detector.observe(s);
+            }
+            self.detector.finish(Some(self.now)).0
+        }
+    }
+
+    fn kinds(events: &[Event]) -> Vec<&'static str> {
+        events.iter().map(|e| e.event.name()).collect()
+    }
+
+    #[test]
+    fn everyone_withdrawing_is_a_disconnection_dated_by_the_last_withdrawal() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        h.minute(6, |_| 0);
+        for i in 1..=6 {
+            h.withdraw(i, 100 + i64::from(i));
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["disconnected"]);
+        assert_eq!(events[0].time, Timestamp::from_secs(106));
+        assert_eq!(events[0].last_upstreams, Some(vec![6939]));
+        assert_eq!(events[0].last_seen_via.get(&3549).and_then(|l| l.until), Some(Timestamp::from_secs(103)));
+        assert_eq!(events[0].evidence.confirmed_at, Timestamp::from_secs(106 + 900));
+    }
+
+    #[test]
+    fn a_flap_shorter_than_the_minimum_duration_is_no_event() {
+        let mut h = Harness::new(6, |_| 3549, 900);
+        for i in 1..=6 {
+            h.withdraw(i, 100);
+        }
+        h.minute(6, |_| 0);
+        for i in 1..=6 {
+            h.announce(i, 400, &format!("{} 3549 {A}", 65000 + i));
+        }
+        assert!(h.finish(3000).is_empty());
+    }
+
+    #[test]
+    fn one_upstream_going_while_another_carries_on_is_upstream_lost() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        for i in 1..=3 {
+            h.announce(i, 100 + i64::from(i), &format!("{} 6939 {A}", 65000 + i));
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["upstream_lost"]);
+        assert_eq!(events[0].upstream, Some(3549));
+        assert_eq!(events[0].time, Timestamp::from_secs(103));
+        assert_eq!(events[0].upstreams, Some(vec![6939]));
+        assert_eq!(events[0].evidence.peers_before, 3);
+    }
+
+    #[test]
+    fn session_resets_are_not_withdrawals() {
+        let mut h = Harness::new(6, |_| 3549, 0);
+        // Four of six sessions drop: their routes go, but they leave the count too.
+        for i in 1..=4 {
+            h.send(Msg::State { time: Timestamp::from_secs(100), peer: peer(i), old: 6, new: 1 });
+        }
+        let events = h.finish(3000);
+        assert!(!kinds(&events).contains(&"disconnected"), "{events:#?}");
+        assert_eq!(kinds(&events), ["inconclusive"], "too few peers left to judge");
+        assert!(events[0].reason.as_deref().unwrap_or("").contains("sessions down"));
+    }
+
+    #[test]
+    fn mass_withdrawals_are_local_events_not_evidence() {
+        // Four of six peers withdraw their whole table (A included) within a minute, as a
+        // peer does when its router restarts without the session dropping; then the last two
+        // withdraw A. Counting the four as evidence would make that a disconnection.
+        let mut h = Harness::new(6, |_| 3549, 0);
+        h.minute(6, |_| 0);
+        for i in 1..=4 {
+            h.withdraw(i, 130);
+        }
+        h.minute(6, |i| if i <= 4 { 1000 } else { 0 });
+        for i in 5..=6 {
+            h.withdraw(i, 200);
+        }
+        for i in 1..=4 {
+            h.announce(i, 400, &format!("{} 3549 {A}", 65000 + i));
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["inconclusive"], "{events:#?}");
+        assert!(events[0].reason.as_deref().unwrap_or("").contains("withdrew a large share"));
+        // Two of six stopping for a local reason leaves enough peers: the four others
+        // withdrawing A alone is evidence.
+        let mut h = Harness::new(6, |_| 3549, 900);
+        h.minute(6, |_| 0);
+        for i in 1..=2 {
+            h.withdraw(i, 130);
+        }
+        h.minute(6, |i| if i <= 2 { 1000 } else { 0 });
+        for i in 3..=6 {
+            h.withdraw(i, 200);
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["disconnected"]);
+        assert_eq!(events[0].time, Timestamp::from_secs(200));
+    }
+
+    #[test]
+    fn a_return_through_a_new_upstream_is_restored_and_gained() {
+        let mut h = Harness::new(6, |_| 3549, 900);
+        for i in 1..=6 {
+            h.withdraw(i, 100);
+        }
+        for _ in 0..20 {
+            h.minute(6, |_| 0);
+        }
+        for i in 1..=5 {
+            h.announce(i, 5000 + i64::from(i), &format!("{} 1299 {A}", 65000 + i));
+        }
+        let events = h.finish(9000);
+        assert_eq!(kinds(&events), ["disconnected", "upstream_gained", "restored"], "{events:#?}");
+        assert_eq!(events[1].upstream, Some(1299));
+        assert_eq!(events[1].time, Timestamp::from_secs(5001));
+        assert_eq!(events[2].time, Timestamp::from_secs(5003), "3 of 6 is half the baseline");
+        assert_eq!(events[2].outage_secs, Some(4903));
+    }
+
+    #[test]
+    fn residuals_parse_as_counts_or_shares() {
+        assert_eq!("2".parse::<Residual>(), Ok(Residual::Peers(2)));
+        assert_eq!("5%".parse::<Residual>(), Ok(Residual::Percent(5.0)));
+        assert_eq!(Residual::Percent(5.0).peers(45), 2);
+        assert_eq!(Residual::Peers(0).peers(45), 0);
+        assert!("x".parse::<Residual>().is_err());
+        assert!("150%".parse::<Residual>().is_err());
+    }
+}

@@ -1,59 +1,74 @@
 //! `cutoff dump`: the routing messages behind a claim, in bgpdump's `-m` format or JSON Lines.
 
-use crate::model::{Prefix, Timestamp};
+use crate::model::{PathHop, Prefix, Timestamp};
+use std::collections::HashSet;
 use crate::parse::{Item, MrtKind, RouteElem, RouteKind, StateElem};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-/// Which messages to print. Empty lists match everything.
+/// Which messages to print. Every filter given narrows the output; empty lists match all.
 #[derive(Debug, Clone, Default)]
 pub struct DumpFilter {
     /// Prefixes; a message matches if its prefix is one of these or more specific.
     pub prefixes: Vec<Prefix>,
-    /// AS numbers; an announcement matches if the AS is on its path (the origin included),
-    /// a withdrawal if it withdraws a prefix of `prefixes`, or if `asns` is the only filter
-    /// and the withdrawing peer is that AS.
+    /// AS numbers; an announcement (or RIB entry) matches if one is on its path, the origin
+    /// included; a withdrawal matches if it withdraws a route of that peer that matched.
     pub asns: Vec<u32>,
     pub peers: Vec<IpAddr>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
+    /// Routes (peer, prefix) whose last announcement matched `asns`, so that their
+    /// withdrawals, which carry no path, can be matched too.
+    matched_routes: HashSet<(IpAddr, Prefix)>,
 }
 
 impl DumpFilter {
-    pub fn matches(&self, item: &Item) -> bool {
+    pub fn new(prefixes: Vec<Prefix>, asns: Vec<u32>, peers: Vec<IpAddr>, from: Option<Timestamp>, to: Option<Timestamp>) -> Self {
+        DumpFilter { prefixes, asns, peers, from, to, matched_routes: HashSet::new() }
+    }
+
+    /// Must see every item in order (also those outside the time window) to follow routes.
+    pub fn matches(&mut self, item: &Item) -> bool {
         let t = item.time();
-        if self.from.is_some_and(|f| t < f) || self.to.is_some_and(|to| t > to) {
-            return false;
-        }
+        let in_window = !(self.from.is_some_and(|f| t < f) || self.to.is_some_and(|to| t > to));
         match item {
-            Item::Route(r) => self.matches_route(r),
+            Item::Route(r) => self.matches_route(r) && in_window,
             Item::State(s) => {
-                (self.peers.is_empty() || self.peers.contains(&s.peer_ip))
-                    && (self.asns.is_empty() || self.asns.contains(&s.peer_asn))
-                    && self.prefixes.is_empty()
+                in_window
+                    && (self.peers.is_empty() || self.peers.contains(&s.peer_ip))
+                    && (self.prefixes.is_empty() && self.asns.is_empty() || !self.peers.is_empty())
             }
         }
     }
 
-    fn matches_route(&self, r: &RouteElem) -> bool {
+    fn matches_route(&mut self, r: &RouteElem) -> bool {
         if !self.peers.is_empty() && !self.peers.contains(&r.peer_ip) {
             return false;
         }
-        let prefix_hit = self.prefixes.iter().any(|p| p.contains(&r.prefix));
-        if !self.prefixes.is_empty() && !prefix_hit && self.asns.is_empty() {
+        if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| p.contains(&r.prefix)) {
             return false;
         }
         if self.asns.is_empty() {
-            return self.prefixes.is_empty() || prefix_hit;
+            return true;
         }
-        let on_path = r.attrs.as_ref().is_some_and(|a| {
-            a.path.0.iter().any(|hop| match hop {
-                crate::model::PathHop::As(x) => self.asns.contains(x),
-                crate::model::PathHop::Set(s) => s.iter().any(|x| self.asns.contains(x)),
-            })
-        });
-        on_path || prefix_hit || self.asns.contains(&r.peer_asn) && r.kind == RouteKind::Withdraw
+        let key = (r.peer_ip, r.prefix);
+        match &r.attrs {
+            None => self.matched_routes.remove(&key),
+            Some(a) => {
+                let on_path = a.path.0.iter().any(|hop| match hop {
+                    PathHop::As(x) => self.asns.contains(x),
+                    PathHop::Set(s) => s.iter().any(|x| self.asns.contains(x)),
+                });
+                if on_path {
+                    self.matched_routes.insert(key);
+                } else if self.matched_routes.remove(&key) {
+                    // A matching route replaced by another: the change is part of the story.
+                    return true;
+                }
+                on_path
+            }
+        }
     }
 }
 
