@@ -267,8 +267,7 @@ impl Detector {
                 ));
             }
         }
-        self.events
-            .sort_by(|a, b| (a.time, a.asn, a.event).cmp(&(b.time, b.asn, b.event)));
+        self.events.sort_by_key(|e| (e.time, e.asn, e.event));
         (self.events, pending)
     }
 }
@@ -531,7 +530,9 @@ impl AsDetect {
                     (EventKind::UpstreamLost | EventKind::UpstreamGained, Some(u), _) => {
                         latest.support.get(&u).map_or(0, BTreeSet::len)
                     }
-                    (EventKind::PrefixDark, _, Some(p)) => latest.per_prefix.get(&p).map_or(0, BTreeSet::len),
+                    (EventKind::PrefixDark, _, Some(p)) => {
+                        latest.per_prefix.get(&p).map_or(0, BTreeSet::len)
+                    }
                     _ => latest.visible.len(),
                 };
             }
@@ -737,11 +738,18 @@ mod tests {
     const A: u32 = 64500;
 
     fn peer(i: u32) -> PeerId {
-        PeerId { collector: CollectorId::new("c"), ip: format!("10.0.0.{i}").parse().expect("ip"), asn: 65000 + i }
+        PeerId {
+            collector: CollectorId::new("c"),
+            ip: format!("10.0.0.{i}").parse().expect("ip"),
+            asn: 65000 + i,
+        }
     }
 
     fn attrs(path: &str) -> Arc<RouteAttrs> {
-        Arc::new(RouteAttrs { path: path.parse().expect("path"), ..RouteAttrs::default() })
+        Arc::new(RouteAttrs {
+            path: path.parse().expect("path"),
+            ..RouteAttrs::default()
+        })
     }
 
     fn pfx() -> Prefix {
@@ -767,15 +775,37 @@ mod tests {
                 exclude_asns: vec![],
                 exclude_ips: vec![],
             };
-            let detect = DetectRules { min_duration_secs, max_residual: Residual::Peers(0), restore_fraction: 0.5, min_peers: 3 };
-            let mut h = Harness { tracker: Tracker::new(rules, &[A], &[]), detector: Detector::new(detect), now: Timestamp::from_secs(0) };
-            h.send(Msg::RibBegin { time: h.now, collector: CollectorId::new("c") });
+            let detect = DetectRules {
+                min_duration_secs,
+                max_residual: Residual::Peers(0),
+                restore_fraction: 0.5,
+                min_peers: 3,
+            };
+            let mut h = Harness {
+                tracker: Tracker::new(rules, &[A], &[]),
+                detector: Detector::new(detect),
+                now: Timestamp::from_secs(0),
+            };
+            h.send(Msg::RibBegin {
+                time: h.now,
+                collector: CollectorId::new("c"),
+            });
             for i in 1..=n {
                 let a = attrs(&format!("{} {} {A}", 65000 + i, upstream(i)));
-                h.send(Msg::RibRoute { time: h.now, peer: peer(i), prefix: pfx(), attrs: a, file: 0 });
+                h.send(Msg::RibRoute {
+                    time: h.now,
+                    peer: peer(i),
+                    prefix: pfx(),
+                    attrs: a,
+                    file: 0,
+                });
             }
             let tables = (1..=n).map(|i| (peer(i), 1000)).collect();
-            h.send(Msg::RibEnd { time: h.now, collector: CollectorId::new("c"), tables });
+            h.send(Msg::RibEnd {
+                time: h.now,
+                collector: CollectorId::new("c"),
+                tables,
+            });
             h
         }
 
@@ -795,16 +825,33 @@ mod tests {
         fn minute(&mut self, n: u32, wd: impl Fn(u32) -> u32) {
             let t = self.now.plus_secs(60);
             for i in 1..=n {
-                self.send(Msg::Activity { time: t, peer: peer(i), messages: 1 + wd(i), withdrawals: wd(i) });
+                self.send(Msg::Activity {
+                    time: t,
+                    peer: peer(i),
+                    messages: 1 + wd(i),
+                    withdrawals: wd(i),
+                });
             }
         }
 
         fn withdraw(&mut self, i: u32, at: i64) {
-            self.send(Msg::Route { time: Timestamp::from_secs(at), peer: peer(i), prefix: pfx(), attrs: None, file: 0 });
+            self.send(Msg::Route {
+                time: Timestamp::from_secs(at),
+                peer: peer(i),
+                prefix: pfx(),
+                attrs: None,
+                file: 0,
+            });
         }
 
         fn announce(&mut self, i: u32, at: i64, path: &str) {
-            self.send(Msg::Route { time: Timestamp::from_secs(at), peer: peer(i), prefix: pfx(), attrs: Some(attrs(path)), file: 0 });
+            self.send(Msg::Route {
+                time: Timestamp::from_secs(at),
+                peer: peer(i),
+                prefix: pfx(),
+                attrs: Some(attrs(path)),
+                file: 0,
+            });
         }
 
         fn finish(mut self, until: i64) -> Vec<Event> {
@@ -833,8 +880,14 @@ mod tests {
         assert_eq!(kinds(&events), ["disconnected"]);
         assert_eq!(events[0].time, Timestamp::from_secs(106));
         assert_eq!(events[0].last_upstreams, Some(vec![6939]));
-        assert_eq!(events[0].last_seen_via.get(&3549).and_then(|l| l.until), Some(Timestamp::from_secs(103)));
-        assert_eq!(events[0].evidence.confirmed_at, Timestamp::from_secs(106 + 900));
+        assert_eq!(
+            events[0].last_seen_via.get(&3549).and_then(|l| l.until),
+            Some(Timestamp::from_secs(103))
+        );
+        assert_eq!(
+            events[0].evidence.confirmed_at,
+            Timestamp::from_secs(106 + 900)
+        );
     }
 
     #[test]
@@ -869,12 +922,27 @@ mod tests {
         let mut h = Harness::new(6, |_| 3549, 0);
         // Four of six sessions drop: their routes go, but they leave the count too.
         for i in 1..=4 {
-            h.send(Msg::State { time: Timestamp::from_secs(100), peer: peer(i), old: 6, new: 1 });
+            h.send(Msg::State {
+                time: Timestamp::from_secs(100),
+                peer: peer(i),
+                old: 6,
+                new: 1,
+            });
         }
         let events = h.finish(3000);
         assert!(!kinds(&events).contains(&"disconnected"), "{events:#?}");
-        assert_eq!(kinds(&events), ["inconclusive"], "too few peers left to judge");
-        assert!(events[0].reason.as_deref().unwrap_or("").contains("sessions down"));
+        assert_eq!(
+            kinds(&events),
+            ["inconclusive"],
+            "too few peers left to judge"
+        );
+        assert!(
+            events[0]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("sessions down")
+        );
     }
 
     #[test]
@@ -896,7 +964,13 @@ mod tests {
         }
         let events = h.finish(3000);
         assert_eq!(kinds(&events), ["inconclusive"], "{events:#?}");
-        assert!(events[0].reason.as_deref().unwrap_or("").contains("withdrew a large share"));
+        assert!(
+            events[0]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("withdrew a large share")
+        );
         // Two of six stopping for a local reason leaves enough peers: the four others
         // withdrawing A alone is evidence.
         let mut h = Harness::new(6, |_| 3549, 900);
@@ -926,10 +1000,18 @@ mod tests {
             h.announce(i, 5000 + i64::from(i), &format!("{} 1299 {A}", 65000 + i));
         }
         let events = h.finish(9000);
-        assert_eq!(kinds(&events), ["disconnected", "upstream_gained", "restored"], "{events:#?}");
+        assert_eq!(
+            kinds(&events),
+            ["disconnected", "upstream_gained", "restored"],
+            "{events:#?}"
+        );
         assert_eq!(events[1].upstream, Some(1299));
         assert_eq!(events[1].time, Timestamp::from_secs(5001));
-        assert_eq!(events[2].time, Timestamp::from_secs(5003), "3 of 6 is half the baseline");
+        assert_eq!(
+            events[2].time,
+            Timestamp::from_secs(5003),
+            "3 of 6 is half the baseline"
+        );
         assert_eq!(events[2].outage_secs, Some(4903));
     }
 

@@ -1,9 +1,9 @@
 //! `cutoff dump`: the routing messages behind a claim, in bgpdump's `-m` format or JSON Lines.
 
 use crate::model::{PathHop, Prefix, Timestamp};
-use std::collections::HashSet;
 use crate::parse::{Item, MrtKind, RouteElem, RouteKind, StateElem};
 use serde_json::json;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -24,8 +24,21 @@ pub struct DumpFilter {
 }
 
 impl DumpFilter {
-    pub fn new(prefixes: Vec<Prefix>, asns: Vec<u32>, peers: Vec<IpAddr>, from: Option<Timestamp>, to: Option<Timestamp>) -> Self {
-        DumpFilter { prefixes, asns, peers, from, to, matched_routes: HashSet::new() }
+    pub fn new(
+        prefixes: Vec<Prefix>,
+        asns: Vec<u32>,
+        peers: Vec<IpAddr>,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Self {
+        DumpFilter {
+            prefixes,
+            asns,
+            peers,
+            from,
+            to,
+            matched_routes: HashSet::new(),
+        }
     }
 
     /// Must see every item in order (also those outside the time window) to follow routes.

@@ -379,12 +379,19 @@ pub fn run(plan: &ScanPlan) -> ScanOutcome {
 fn lanes(collectors: &[CollectorFiles]) -> Vec<CollectorFiles> {
     let mut out = Vec::new();
     for c in collectors {
-        let (timed, untimed): (Vec<&MrtFile>, Vec<&MrtFile>) = c.files.iter().partition(|f| f.start.is_some());
+        let (timed, untimed): (Vec<&MrtFile>, Vec<&MrtFile>) =
+            c.files.iter().partition(|f| f.start.is_some());
         if !timed.is_empty() {
-            out.push(CollectorFiles { collector: c.collector.clone(), files: timed.into_iter().cloned().collect() });
+            out.push(CollectorFiles {
+                collector: c.collector.clone(),
+                files: timed.into_iter().cloned().collect(),
+            });
         }
         for f in untimed {
-            out.push(CollectorFiles { collector: c.collector.clone(), files: vec![f.clone()] });
+            out.push(CollectorFiles {
+                collector: c.collector.clone(),
+                files: vec![f.clone()],
+            });
         }
     }
     out
@@ -444,6 +451,10 @@ fn drive(
     now
 }
 
+/// An update file being decompressed on another thread: its bytes, and the error that
+/// stopped decompression early, if any.
+type Decompressing = thread::JoinHandle<(Vec<u8>, Option<std::io::Error>)>;
+
 /// Read one collector's files in order, filter, and send batches of messages.
 fn read_collector(
     group: &CollectorFiles,
@@ -457,8 +468,7 @@ fn read_collector(
         batch: Vec::with_capacity(BATCH),
         closed: false,
     };
-    let mut ahead: VecDeque<(usize, thread::JoinHandle<(Vec<u8>, Option<std::io::Error>)>)> =
-        VecDeque::new();
+    let mut ahead: VecDeque<(usize, Decompressing)> = VecDeque::new();
     let prefetchable = |f: &MrtFile| f.kind == FileKind::Updates;
     let mut spawned_upto = 0;
     for (i, file) in group.files.iter().enumerate() {

@@ -412,7 +412,11 @@ impl Tracker {
                 .sessions
                 .iter()
                 .enumerate()
-                .filter(|(_, x)| x.id.collector == peer.collector && x.id.asn == peer.asn && !x.id.ip.is_unspecified())
+                .filter(|(_, x)| {
+                    x.id.collector == peer.collector
+                        && x.id.asn == peer.asn
+                        && !x.id.ip.is_unspecified()
+                })
                 .map(|(i, _)| i)
                 .collect();
             match same_asn.as_slice() {

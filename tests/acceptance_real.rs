@@ -8,7 +8,10 @@ use common::*;
 #[test]
 fn youtube_day_full_files() {
     let Some(dir) = shared_mrt() else { return };
-    let glob = dir.join("routeviews-2008/updates.20080224.*").display().to_string();
+    let glob = dir
+        .join("routeviews-2008/updates.20080224.*")
+        .display()
+        .to_string();
     let r = scan(&["--asn", "17557", &glob]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.of_kind("disconnected").is_empty(), "{:#?}", r.events);
@@ -17,13 +20,20 @@ fn youtube_day_full_files() {
     assert_eq!(lost[0]["upstream"], 3491);
     assert_eq!(lost[0]["time"], "2008-02-24T21:01:51Z");
     assert_eq!(lost[0]["last_route"]["peer_ip"], "194.85.4.55");
-    let hijacked: Vec<_> = r.of_kind("prefix_dark").into_iter().filter(|e| e["prefix"] == "208.65.153.0/24").collect();
+    let hijacked: Vec<_> = r
+        .of_kind("prefix_dark")
+        .into_iter()
+        .filter(|e| e["prefix"] == "208.65.153.0/24")
+        .collect();
     assert_eq!(hijacked.len(), 1, "{:#?}", r.events);
     assert_eq!(hijacked[0]["time"], "2008-02-24T21:01:21Z");
     assert_eq!(hijacked[0]["last_route"]["peer_ip"], "81.209.156.1");
     assert_eq!(r.summary["files_read"], 95);
     assert_eq!(r.summary["records"], 2_570_072);
-    assert_eq!(r.summary["elements"], 6_352_955, "the same element count as bgpdump -m");
+    assert_eq!(
+        r.summary["elements"], 6_352_955,
+        "the same element count as bgpdump -m"
+    );
     assert_eq!(r.summary["truncated_records"], 4);
 }
 
@@ -32,20 +42,35 @@ fn youtube_day_full_files() {
 #[test]
 fn february_2008_single_peer_withdrawals_are_not_takedowns() {
     let Some(dir) = shared_mrt() else { return };
-    let r = scan(&["--asn", "26780", "--asn", "27595", &dir.join("routeviews-2008").display().to_string()]);
+    let r = scan(&[
+        "--asn",
+        "26780",
+        "--asn",
+        "27595",
+        &dir.join("routeviews-2008").display().to_string(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for kind in ["disconnected", "upstream_lost", "inconclusive"] {
         assert!(r.of_kind(kind).is_empty(), "{kind}: {:#?}", r.events);
     }
     // The withdrawals the test is about are really there (recovered from cut records too).
     let out = cutoff()
-        .args(["dump", "--prefix", "208.72.173.0/24", "--prefix", "208.66.192.0/22"])
+        .args([
+            "dump",
+            "--prefix",
+            "208.72.173.0/24",
+            "--prefix",
+            "208.66.192.0/22",
+        ])
         .arg(dir.join("routeviews-2008"))
         .output()
         .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     for peer in ["|W|194.85.4.55|3277|", "|W|217.75.96.60|16150|"] {
-        assert!(text.lines().any(|l| l.contains(peer)), "{peer} withdraws McColo");
+        assert!(
+            text.lines().any(|l| l.contains(peer)),
+            "{peer} withdraws McColo"
+        );
     }
     assert_eq!(r.summary["truncated_records"], 85);
 }

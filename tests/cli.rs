@@ -9,7 +9,12 @@ const MCCOLO: &str = "mccolo-2008-11";
 fn every_output_format_carries_the_same_events() {
     let base = ["scan", "--asn", "26780"];
     let run = |fmt: &str| {
-        let out = cutoff().args(base).arg(sample(MCCOLO)).args(["--format", fmt]).output().expect("runs");
+        let out = cutoff()
+            .args(base)
+            .arg(sample(MCCOLO))
+            .args(["--format", fmt])
+            .output()
+            .expect("runs");
         assert!(out.status.success(), "{fmt}");
         String::from_utf8(out.stdout).expect("UTF-8")
     };
@@ -26,33 +31,82 @@ fn every_output_format_carries_the_same_events() {
     assert_eq!(&rows[0][2], "2008-11-11T21:33:00Z");
 
     let md = run("markdown");
-    assert!(md.contains("| 2008-11-11T21:33:00Z | disconnected | AS26780 |"), "{md}");
+    assert!(
+        md.contains("| 2008-11-11T21:33:00Z | disconnected | AS26780 |"),
+        "{md}"
+    );
     assert!(md.contains("Thresholds: min-duration 15m"), "{md}");
 
     let table = run("table");
-    assert!(table.contains("2008-11-11 21:33:00 UTC  disconnected"), "{table}");
+    assert!(
+        table.contains("2008-11-11 21:33:00 UTC  disconnected"),
+        "{table}"
+    );
     assert!(table.contains("AS3549 last at 21:25:30"), "{table}");
-    assert!(table.contains("Read 577 files from route-views2"), "{table}");
+    assert!(
+        table.contains("Read 577 files from route-views2"),
+        "{table}"
+    );
 }
 
 #[test]
 fn exit_code_flag_reports_events_as_status_1() {
-    cutoff().args(["scan", "--asn", "26780", "--exit-code", "--format", "jsonl"]).arg(sample(MCCOLO)).assert().code(1);
+    cutoff()
+        .args(["scan", "--asn", "26780", "--exit-code", "--format", "jsonl"])
+        .arg(sample(MCCOLO))
+        .assert()
+        .code(1);
     // Nothing found: 0 even with --exit-code.
-    cutoff().args(["scan", "--asn", "64999", "--exit-code", "--format", "jsonl"]).arg(sample(MCCOLO)).assert().code(0);
+    cutoff()
+        .args(["scan", "--asn", "64999", "--exit-code", "--format", "jsonl"])
+        .arg(sample(MCCOLO))
+        .assert()
+        .code(0);
 }
 
 #[test]
 fn usage_errors_exit_2_with_a_reason() {
     let cases: [(&[&str], &str); 5] = [
         (&["scan", "samples/mccolo-2008-11"], "--asn"),
-        (&["scan", "--asn", "1", "--max-residual", "lots", "samples"], "peer count"),
-        (&["scan", "--asn", "1", "--min-duration", "15 minutes", "samples"], "duration"),
-        (&["scan", "--asn", "1", "no/such/file.bz2"], "no/such/file.bz2"),
-        (&["scan", "--asn", "1", "--from", "2008-11-12", "--to", "2008-11-11", "samples/mccolo-2008-11"], "--from is after --to"),
+        (
+            &["scan", "--asn", "1", "--max-residual", "lots", "samples"],
+            "peer count",
+        ),
+        (
+            &[
+                "scan",
+                "--asn",
+                "1",
+                "--min-duration",
+                "15 minutes",
+                "samples",
+            ],
+            "duration",
+        ),
+        (
+            &["scan", "--asn", "1", "no/such/file.bz2"],
+            "no/such/file.bz2",
+        ),
+        (
+            &[
+                "scan",
+                "--asn",
+                "1",
+                "--from",
+                "2008-11-12",
+                "--to",
+                "2008-11-11",
+                "samples/mccolo-2008-11",
+            ],
+            "--from is after --to",
+        ),
     ];
     for (args, needle) in cases {
-        let out = cutoff().current_dir(root()).args(args).output().expect("runs");
+        let out = cutoff()
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("runs");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
@@ -67,27 +121,56 @@ fn a_corrupt_file_is_a_reported_gap_and_the_run_goes_on() {
     let good = root().join("samples/routeviews-2008-02/updates.20080223.2335.bz2");
     std::fs::copy(&good, dir.path().join("updates.20080223.2335.bz2")).expect("copy");
     let bytes = std::fs::read(&good).expect("read");
-    std::fs::write(dir.path().join("updates.20080223.2350.bz2"), &bytes[..bytes.len() / 2]).expect("write half");
+    std::fs::write(
+        dir.path().join("updates.20080223.2350.bz2"),
+        &bytes[..bytes.len() / 2],
+    )
+    .expect("write half");
     let r = scan(&["--asn", "26780", &dir.path().display().to_string()]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("updates.20080223.2350.bz2") && r.stderr.contains("truncated"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("updates.20080223.2350.bz2") && r.stderr.contains("truncated"),
+        "{}",
+        r.stderr
+    );
     let gaps = r.summary["gaps"].as_array().expect("gaps");
     assert_eq!(gaps.len(), 1);
-    assert!(gaps[0]["file"].as_str().unwrap_or("").ends_with("updates.20080223.2350.bz2"));
+    assert!(
+        gaps[0]["file"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("updates.20080223.2350.bz2")
+    );
     assert_eq!(r.summary["files_read"], 2);
-    assert!(r.summary["records"].as_u64().unwrap_or(0) > 23_482, "the good file and part of the bad one were read");
+    assert!(
+        r.summary["records"].as_u64().unwrap_or(0) > 23_482,
+        "the good file and part of the bad one were read"
+    );
     assert_eq!(r.summary["incomplete_input"], true);
 }
 
 #[test]
 fn awkward_files_never_panic() {
-    for entry in std::fs::read_dir(root().join("samples/awkward")).expect("dir").map_while(Result::ok) {
+    for entry in std::fs::read_dir(root().join("samples/awkward"))
+        .expect("dir")
+        .map_while(Result::ok)
+    {
         let path = entry.path().display().to_string();
-        for args in [vec!["dump", &path], vec!["scan", "--asn", "26780", "--format", "jsonl", &path]] {
+        for args in [
+            vec!["dump", &path],
+            vec!["scan", "--asn", "26780", "--format", "jsonl", &path],
+        ] {
             let out = cutoff().args(&args).output().expect("runs");
             let code = out.status.code();
-            assert!(matches!(code, Some(0) | Some(3)), "{args:?}: {code:?} {}", String::from_utf8_lossy(&out.stderr));
-            assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{args:?}");
+            assert!(
+                matches!(code, Some(0) | Some(3)),
+                "{args:?}: {code:?} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+                "{args:?}"
+            );
         }
     }
 }
@@ -96,26 +179,72 @@ fn awkward_files_never_panic() {
 fn dump_filters_by_prefix_peer_asn_and_time() {
     let file = sample("routeviews-2008-02-24");
     let out = cutoff()
-        .args(["dump", "--prefix", "208.65.152.0/22", "--asn", "17557", "--from", "2008-02-24T18:47:00Z", "--to", "2008-02-24T18:48:00Z", &file])
+        .args([
+            "dump",
+            "--prefix",
+            "208.65.152.0/22",
+            "--asn",
+            "17557",
+            "--from",
+            "2008-02-24T18:47:00Z",
+            "--to",
+            "2008-02-24T18:48:00Z",
+            &file,
+        ])
         .output()
         .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert!(!lines.is_empty());
-    assert!(lines.iter().all(|l| l.contains("|208.65.153.0/24|") && l.contains(" 17557|")), "{text}");
-    let t = |l: &str| l.split('|').nth(1).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    assert!(lines.iter().all(|l| (1203878820..=1203878880).contains(&t(l))), "{text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("|208.65.153.0/24|") && l.contains(" 17557|")),
+        "{text}"
+    );
+    let t = |l: &str| {
+        l.split('|')
+            .nth(1)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        lines
+            .iter()
+            .all(|l| (1203878820..=1203878880).contains(&t(l))),
+        "{text}"
+    );
 
-    let out = cutoff().args(["dump", "--format", "jsonl", "--peer", "81.209.156.1", "--prefix", "208.65.153.0/24", &file]).output().expect("runs");
+    let out = cutoff()
+        .args([
+            "dump",
+            "--format",
+            "jsonl",
+            "--peer",
+            "81.209.156.1",
+            "--prefix",
+            "208.65.153.0/24",
+            &file,
+        ])
+        .output()
+        .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let objs: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
-    assert!(objs.iter().any(|o| o["type"] == "withdraw" && o["time"] == "2008-02-24T21:01:21Z"), "{text}");
+    let objs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert!(
+        objs.iter()
+            .any(|o| o["type"] == "withdraw" && o["time"] == "2008-02-24T21:01:21Z"),
+        "{text}"
+    );
     assert!(objs.iter().all(|o| o["peer_ip"] == "81.209.156.1"));
 }
 
 #[test]
 fn samples_match_their_published_checksums() {
-    let readme = std::fs::read_to_string(root().join("samples/README.md")).expect("samples/README.md");
+    let readme =
+        std::fs::read_to_string(root().join("samples/README.md")).expect("samples/README.md");
     let mut checked = 0;
     for line in readme.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -123,13 +252,15 @@ fn samples_match_their_published_checksums() {
         if sum.len() != 64 {
             continue;
         }
-        let bytes = std::fs::read(root().join("samples").join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let bytes = std::fs::read(root().join("samples").join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
         use sha2::Digest;
         assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), sum, "{file}");
         checked += 1;
     }
     assert!(checked >= 25, "{checked}");
-    let sums = std::fs::read_to_string(root().join("samples/mccolo-2008-11/SHA256SUMS")).expect("SHA256SUMS");
+    let sums = std::fs::read_to_string(root().join("samples/mccolo-2008-11/SHA256SUMS"))
+        .expect("SHA256SUMS");
     for line in sums.lines() {
         let (sum, file) = line.split_once("  ").expect("sha256sum format");
         let bytes = std::fs::read(root().join("samples/mccolo-2008-11").join(file)).expect("file");

@@ -14,14 +14,24 @@ use std::process::{Command, Stdio};
 /// with its own inet_ntop, e.g. `2001:668::3:ffff:0:adcd:39ea`).
 fn key(line: &str) -> String {
     let f: Vec<&str> = line.split('|').collect();
-    let n = if f.first().is_some_and(|t| t.ends_with("_AP")) { 8 } else { 7 };
+    let n = if f.first().is_some_and(|t| t.ends_with("_AP")) {
+        8
+    } else {
+        7
+    };
     f.iter()
         .take(n)
         .enumerate()
         .map(|(i, v)| match i {
-            3 => v.parse::<IpAddr>().map(|a| a.to_string()).unwrap_or_else(|_| v.to_string()),
+            3 => v
+                .parse::<IpAddr>()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| v.to_string()),
             5 => match v.split_once('/') {
-                Some((a, l)) => a.parse::<IpAddr>().map(|a| format!("{a}/{l}")).unwrap_or_else(|_| v.to_string()),
+                Some((a, l)) => a
+                    .parse::<IpAddr>()
+                    .map(|a| format!("{a}/{l}"))
+                    .unwrap_or_else(|_| v.to_string()),
                 None => v.to_string(),
             },
             _ => v.to_string(),
@@ -38,8 +48,19 @@ struct Outcome {
 }
 
 fn run_both(bgpdump: &Path, file: &Path, keep: &dyn Fn(&str) -> bool) -> Outcome {
-    let mut ours_proc = cutoff_std().args(["-q", "dump"]).arg(file).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cutoff runs");
-    let theirs = Command::new(bgpdump).arg("-m").arg(file).stderr(Stdio::null()).output().expect("bgpdump runs");
+    let mut ours_proc = cutoff_std()
+        .args(["-q", "dump"])
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cutoff runs");
+    let theirs = Command::new(bgpdump)
+        .arg("-m")
+        .arg(file)
+        .stderr(Stdio::null())
+        .output()
+        .expect("bgpdump runs");
     let ours: Vec<String> = BufReader::new(ours_proc.stdout.take().expect("stdout"))
         .lines()
         .map_while(Result::ok)
@@ -49,7 +70,11 @@ fn run_both(bgpdump: &Path, file: &Path, keep: &dyn Fn(&str) -> bool) -> Outcome
     let out = ours_proc.wait_with_output().expect("cutoff finishes");
     Outcome {
         ours,
-        theirs: String::from_utf8_lossy(&theirs.stdout).lines().filter(|l| keep(l)).map(key).collect(),
+        theirs: String::from_utf8_lossy(&theirs.stdout)
+            .lines()
+            .filter(|l| keep(l))
+            .map(key)
+            .collect(),
         exit: out.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
@@ -60,8 +85,19 @@ fn cutoff_std() -> Command {
 }
 
 fn first_difference(a: &[String], b: &[String]) -> String {
-    let i = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
-    format!("line {}: cutoff {:?} / bgpdump {:?} (cutoff {} lines, bgpdump {})", i + 1, a.get(i), b.get(i), a.len(), b.len())
+    let i = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    format!(
+        "line {}: cutoff {:?} / bgpdump {:?} (cutoff {} lines, bgpdump {})",
+        i + 1,
+        a.get(i),
+        b.get(i),
+        a.len(),
+        b.len()
+    )
 }
 
 /// Files where bgpdump 1.6.2 is known wrong or cannot read, and what we check instead.
@@ -81,27 +117,58 @@ enum Known {
 fn known(name: &str) -> Option<Known> {
     Some(match name {
         "bird_bgp" | "bird6_bgp" => Known::AddPathInSubtype4 { announcements: 14 },
-        n if n.starts_with("rrc00.updates.19990903") || n.starts_with("rrc00.updates.19991214") || n.starts_with("rrc00.updates.20000102") => {
+        n if n.starts_with("rrc00.updates.19990903")
+            || n.starts_with("rrc00.updates.19991214")
+            || n.starts_with("rrc00.updates.20000102") =>
+        {
             Known::Type5Withdrawals
         }
         // Two torn writes: bgpdump prints 2,046 mostly garbage lines; we stop at the tear.
-        n if n.starts_with("rrc00.updates.20000325") => Known::Broken { message: "larger than any real MRT record", type5: true },
+        n if n.starts_with("rrc00.updates.20000325") => Known::Broken {
+            message: "larger than any real MRT record",
+            type5: true,
+        },
         // Each record declares 4 bytes less than it holds: bgpdump also fails after record 1.
-        n if n.starts_with("rrc00.bview.20000111") => Known::Broken { message: "record 3", type5: false },
+        n if n.starts_with("rrc00.bview.20000111") => Known::Broken {
+            message: "record 3",
+            type5: false,
+        },
         // bgpdump 1.6.2 prints the NLRI 11.13.0.0/13 with host bits set and ignores the cut
         // prefix after it; bgpkit-parser rejects the field: we say so instead of dropping it.
-        "updates.nlri_mask_trailing_bits.gz" => Known::Broken { message: "malformed announced NLRI", type5: false },
-        "ipasn_20080501_v12.dat.gz" => Known::Broken { message: "not an MRT file", type5: false },
-        "openbgpd_rib_table-mp" => Known::Broken { message: "subtype 2", type5: false },
-        "openbgpd_rib_table-v2" => Known::Broken { message: "RIB_GENERIC", type5: false },
-        "bview.20140112.1600_3samples.bz2" => Known::Broken { message: "no PEER_INDEX_TABLE", type5: false },
-        n if n.ends_with("_firstMB.bz2") => Known::Broken { message: "the file is truncated", type5: false },
+        "updates.nlri_mask_trailing_bits.gz" => Known::Broken {
+            message: "malformed announced NLRI",
+            type5: false,
+        },
+        "ipasn_20080501_v12.dat.gz" => Known::Broken {
+            message: "not an MRT file",
+            type5: false,
+        },
+        "openbgpd_rib_table-mp" => Known::Broken {
+            message: "subtype 2",
+            type5: false,
+        },
+        "openbgpd_rib_table-v2" => Known::Broken {
+            message: "RIB_GENERIC",
+            type5: false,
+        },
+        "bview.20140112.1600_3samples.bz2" => Known::Broken {
+            message: "no PEER_INDEX_TABLE",
+            type5: false,
+        },
+        n if n.ends_with("_firstMB.bz2") => Known::Broken {
+            message: "the file is truncated",
+            type5: false,
+        },
         _ => return None,
     })
 }
 
 fn check_file(bgpdump: &Path, file: &Path) -> Result<(), String> {
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string();
     let all = |_: &str| true;
     match known(&name) {
         None => {
@@ -116,7 +183,11 @@ fn check_file(bgpdump: &Path, file: &Path) -> Result<(), String> {
         Some(Known::AddPathInSubtype4 { announcements }) => {
             let o = run_both(bgpdump, file, &|l: &str| l.contains("|A|"));
             if o.ours.len() != announcements || o.ours == o.theirs {
-                return Err(format!("{name}: {} announcements, bgpdump's differ: {}", o.ours.len(), o.ours != o.theirs));
+                return Err(format!(
+                    "{name}: {} announcements, bgpdump's differ: {}",
+                    o.ours.len(),
+                    o.ours != o.theirs
+                ));
             }
         }
         Some(Known::Type5Withdrawals) => {
@@ -127,14 +198,21 @@ fn check_file(bgpdump: &Path, file: &Path) -> Result<(), String> {
             }
             let w = run_both(bgpdump, file, &|l: &str| l.contains("|W|"));
             if w.ours.len() != w.theirs.len() {
-                return Err(format!("{name}: {} withdrawals, bgpdump {}", w.ours.len(), w.theirs.len()));
+                return Err(format!(
+                    "{name}: {} withdrawals, bgpdump {}",
+                    w.ours.len(),
+                    w.theirs.len()
+                ));
             }
         }
         Some(Known::Broken { message, type5 }) => {
             // Type 5 withdrawals are garbage in bgpdump (see Type5Withdrawals).
             let o = run_both(bgpdump, file, &|l: &str| !(type5 && l.contains("|W|")));
             if o.exit != 3 || !o.stderr.contains(message) || !o.stderr.contains(&name) {
-                return Err(format!("{name}: expected exit 3 and {message:?} naming the file, got {} {}", o.exit, o.stderr));
+                return Err(format!(
+                    "{name}: expected exit 3 and {message:?} naming the file, got {} {}",
+                    o.exit, o.stderr
+                ));
             }
             let n = o.ours.len().min(o.theirs.len());
             if o.ours[..n] != o.theirs[..n] {
@@ -146,7 +224,9 @@ fn check_file(bgpdump: &Path, file: &Path) -> Result<(), String> {
 }
 
 fn mrt_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.map_while(Result::ok) {
         let p = e.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -154,7 +234,11 @@ fn mrt_files(dir: &Path, out: &mut Vec<PathBuf>) {
             if name != "expected" {
                 mrt_files(&p, out);
             }
-        } else if !name.ends_with(".md") && !name.ends_with(".tsv") && !name.ends_with(".json") && name != "SHA256SUMS" {
+        } else if !name.ends_with(".md")
+            && !name.ends_with(".tsv")
+            && !name.ends_with(".json")
+            && name != "SHA256SUMS"
+        {
             out.push(p);
         }
     }
@@ -166,14 +250,24 @@ fn check_all(files: Vec<PathBuf>) {
     assert!(!files.is_empty());
     let (a, b): (Vec<_>, Vec<_>) = files.iter().enumerate().partition(|(i, _)| i % 2 == 0);
     let bgpdump = &bgpdump;
-    let run = move |half: Vec<(usize, &PathBuf)>| half.into_iter().filter_map(|(_, f)| check_file(bgpdump, f).err()).collect::<Vec<_>>();
+    let run = move |half: Vec<(usize, &PathBuf)>| {
+        half.into_iter()
+            .filter_map(|(_, f)| check_file(bgpdump, f).err())
+            .collect::<Vec<_>>()
+    };
     let failures: Vec<String> = std::thread::scope(|s| {
         let h = s.spawn(move || run(a));
         let mut f = run(b);
         f.extend(h.join().expect("checker thread"));
         f
     });
-    assert!(failures.is_empty(), "{} of {} files disagree with bgpdump:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} files disagree with bgpdump:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -190,11 +284,19 @@ fn dump_agrees_with_bgpdump_on_every_shared_file() {
 fn dump_agrees_with_bgpdump_on_every_sample() {
     let mut files = Vec::new();
     mrt_files(&root().join("samples"), &mut files);
-    files.retain(|f| f.extension().is_some_and(|e| e == "gz" || e == "bz2") || f.parent().is_some_and(|p| p.ends_with("awkward")));
+    files.retain(|f| {
+        f.extension().is_some_and(|e| e == "gz" || e == "bz2")
+            || f.parent().is_some_and(|p| p.ends_with("awkward"))
+    });
     files.sort();
     // The reconstruction's 577 files are checked by its own script; a spread of them here.
     let mut n = 0;
-    files.retain(|f| !f.to_string_lossy().contains("mccolo-2008-11") || { n += 1; n % 24 == 1 });
+    files.retain(|f| {
+        !f.to_string_lossy().contains("mccolo-2008-11") || {
+            n += 1;
+            n % 24 == 1
+        }
+    });
     check_all(files);
 }
 
@@ -204,11 +306,21 @@ fn dump_agrees_with_bgpdump_on_every_sample() {
 fn withdrawals_in_records_cut_at_4096_bytes_are_recovered() {
     let Some(dir) = shared_mrt() else { return };
     let file = dir.join("routeviews-2008/updates.20080220.1536.bz2");
-    let out = cutoff().args(["dump", "--prefix", "208.72.173.0/24"]).arg(&file).output().expect("runs");
+    let out = cutoff()
+        .args(["dump", "--prefix", "208.72.173.0/24"])
+        .arg(&file)
+        .output()
+        .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let w: Vec<&str> = text.lines().filter(|l| l.contains("|W|194.85.4.55|3277|208.72.173.0/24")).collect();
+    let w: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("|W|194.85.4.55|3277|208.72.173.0/24"))
+        .collect();
     assert_eq!(w.len(), 1, "{text}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("40 record(s) cut short"), "{stderr}");
-    assert!(stderr.contains("recovered 39874 withdrawal(s) and 1015 announcement(s)"), "{stderr}");
+    assert!(
+        stderr.contains("recovered 39874 withdrawal(s) and 1015 announcement(s)"),
+        "{stderr}"
+    );
 }

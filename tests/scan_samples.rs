@@ -11,29 +11,54 @@ const MCCOLO: &str = "mccolo-2008-11";
 fn mccolo_reconstruction_gives_the_scripted_timeline_and_ignores_the_decoys() {
     let r = scan(&["--asn", "26780", &sample(MCCOLO)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.kinds(), ["disconnected", "upstream_gained", "restored", "disconnected"], "{:#?}", r.events);
+    assert_eq!(
+        r.kinds(),
+        [
+            "disconnected",
+            "upstream_gained",
+            "restored",
+            "disconnected"
+        ],
+        "{:#?}",
+        r.events
+    );
 
     // The cut-off: the withdrawal at 21:33:00 leaves only the ghost route (tolerated residual).
     let cut = &r.events[0];
     assert_eq!(cut["time"], "2008-11-11T21:33:00Z");
     assert_eq!(cut["last_upstreams"], serde_json::json!([6939]));
-    assert_eq!(cut["last_seen_via"]["3549"]["until"], "2008-11-11T21:25:30Z");
+    assert_eq!(
+        cut["last_seen_via"]["3549"]["until"],
+        "2008-11-11T21:25:30Z"
+    );
     assert_eq!(cut["last_seen_via"]["3549"]["peer_ip"], "207.45.223.244");
-    assert_eq!(cut["last_seen_via"]["6939"]["until"], "2008-11-11T21:33:00Z");
+    assert_eq!(
+        cut["last_seen_via"]["6939"]["until"],
+        "2008-11-11T21:33:00Z"
+    );
     assert_eq!(cut["last_seen_via"]["6939"]["peer_ip"], "62.72.136.2");
-    assert_eq!(cut["evidence"]["residual_sessions"], serde_json::json!(["route-views2 81.209.156.1 AS13237"]));
+    assert_eq!(
+        cut["evidence"]["residual_sessions"],
+        serde_json::json!(["route-views2 81.209.156.1 AS13237"])
+    );
     assert!(cut["evidence"]["peers_before"].as_u64().unwrap_or(0) >= 30);
 
     // The brief return through TeliaSonera, then the second cut.
     let gained = &r.events[1];
     assert_eq!(gained["upstream"], 1299);
     let t = epoch(&gained["time"]);
-    assert!((epoch(&"2008-11-15T03:12:00Z".into())..=epoch(&"2008-11-15T03:14:00Z".into())).contains(&t));
+    assert!(
+        (epoch(&"2008-11-15T03:12:00Z".into())..=epoch(&"2008-11-15T03:14:00Z".into()))
+            .contains(&t)
+    );
     let restored = &r.events[2];
     assert_eq!(restored["upstreams"], serde_json::json!([1299]));
     assert!(restored["outage_secs"].as_i64().unwrap_or(0) > 3 * 86400);
     let again = epoch(&r.events[3]["time"]);
-    assert!((epoch(&"2008-11-15T15:40:00Z".into())..=epoch(&"2008-11-15T15:42:00Z".into())).contains(&again));
+    assert!(
+        (epoch(&"2008-11-15T15:40:00Z".into())..=epoch(&"2008-11-15T15:42:00Z".into()))
+            .contains(&again)
+    );
 
     let s = &r.summary;
     assert_eq!(s["collectors"], serde_json::json!(["route-views2"]));
@@ -48,7 +73,15 @@ fn mccolo_reconstruction_gives_the_scripted_timeline_and_ignores_the_decoys() {
 
 #[test]
 fn zero_min_duration_reports_the_seven_minutes_mccolo_hung_on_one_upstream() {
-    let r = scan(&["--asn", "26780", "--min-duration", "0s", "--max-residual", "0", &sample(MCCOLO)]);
+    let r = scan(&[
+        "--asn",
+        "26780",
+        "--min-duration",
+        "0s",
+        "--max-residual",
+        "0",
+        &sample(MCCOLO),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lost = r.of_kind("upstream_lost");
     assert_eq!(lost.len(), 1, "{:#?}", r.events);
@@ -57,8 +90,17 @@ fn zero_min_duration_reports_the_seven_minutes_mccolo_hung_on_one_upstream() {
     assert_eq!(lost[0]["upstreams"], serde_json::json!([6939]));
     // Decoys (session reset 2008-11-10 14:05, mass withdrawal 2008-11-11 03:10) stay silent
     // even without a hold-down: nothing happens before the cut.
-    let first = r.events.iter().map(|e| epoch(&e["time"])).min().unwrap_or(0);
-    assert!(first >= epoch(&"2008-11-11T21:24:00Z".into()), "{:#?}", r.events);
+    let first = r
+        .events
+        .iter()
+        .map(|e| epoch(&e["time"]))
+        .min()
+        .unwrap_or(0);
+    assert!(
+        first >= epoch(&"2008-11-11T21:24:00Z".into()),
+        "{:#?}",
+        r.events
+    );
 }
 
 #[test]
@@ -71,8 +113,21 @@ fn a_residual_of_zero_waits_for_the_ghost_route_to_go() {
 
 #[test]
 fn excluding_the_ghost_peer_moves_nothing_but_the_residual() {
-    let r = scan(&["--asn", "26780", "--max-residual", "0", "--exclude-peer", "81.209.156.1", &sample(MCCOLO)]);
-    assert_eq!(r.of_kind("disconnected")[0]["time"], "2008-11-11T21:33:00Z", "{:#?}", r.events);
+    let r = scan(&[
+        "--asn",
+        "26780",
+        "--max-residual",
+        "0",
+        "--exclude-peer",
+        "81.209.156.1",
+        &sample(MCCOLO),
+    ]);
+    assert_eq!(
+        r.of_kind("disconnected")[0]["time"],
+        "2008-11-11T21:33:00Z",
+        "{:#?}",
+        r.events
+    );
 }
 
 fn youtube_sample() -> String {
@@ -93,8 +148,14 @@ fn youtube_hijack_excerpt_pccw_cuts_pakistan_telecom() {
     assert_eq!(dark[0]["prefix"], "208.65.153.0/24");
     assert_eq!(dark[0]["time"], "2008-02-24T21:01:21Z");
     assert_eq!(r.summary["collectors"], serde_json::json!(["route-views2"]));
-    assert_eq!(r.summary["partial_baseline"], true, "no RIB: the baseline is partial");
-    assert_eq!(r.summary["collectors_without_rib"], serde_json::json!(["route-views2"]));
+    assert_eq!(
+        r.summary["partial_baseline"], true,
+        "no RIB: the baseline is partial"
+    );
+    assert_eq!(
+        r.summary["collectors_without_rib"],
+        serde_json::json!(["route-views2"])
+    );
 }
 
 /// The event times are times of real messages: bgpdump shows the withdrawal that ended the
@@ -104,10 +165,11 @@ fn youtube_event_times_match_the_reference_reader() {
     let Some(bgpdump) = bgpdump() else { return };
     let r = scan(&["--asn", "17557", &youtube_sample()]);
     let mut lines = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(root().join("samples/routeviews-2008-02-24/bgpdata/2008.02/UPDATES"))
-        .expect("sample dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(root().join("samples/routeviews-2008-02-24/bgpdata/2008.02/UPDATES"))
+            .expect("sample dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
     files.sort();
     for f in &files {
         lines.extend(bgpdump_lines(&bgpdump, f));
@@ -118,13 +180,23 @@ fn youtube_event_times_match_the_reference_reader() {
     let t = epoch(&dark["time"]);
     let peer = dark["last_route"]["peer_ip"].as_str().expect("peer");
     assert!(
-        lines.iter().map(|l| fields(l)).any(|f| f[1] == t.to_string() && f[3] == peer && f[5] == "208.65.153.0/24"),
+        lines
+            .iter()
+            .map(|l| fields(l))
+            .any(|f| f[1] == t.to_string() && f[3] == peer && f[5] == "208.65.153.0/24"),
         "bgpdump shows {peer} changing 208.65.153.0/24 at {t}"
     );
     let later_17557 = lines.iter().map(|l| fields(l)).filter(|f| {
-        f[2] == "A" && f[5] == "208.65.153.0/24" && f[1].parse::<i64>().unwrap_or(0) > t && f[6].ends_with(" 17557")
+        f[2] == "A"
+            && f[5] == "208.65.153.0/24"
+            && f[1].parse::<i64>().unwrap_or(0) > t
+            && f[6].ends_with(" 17557")
     });
-    assert_eq!(later_17557.count(), 0, "nobody announces AS17557's route after the event");
+    assert_eq!(
+        later_17557.count(),
+        0,
+        "nobody announces AS17557's route after the event"
+    );
 
     let lost = r.of_kind("upstream_lost")[0];
     let t = epoch(&lost["time"]);
@@ -134,9 +206,15 @@ fn youtube_event_times_match_the_reference_reader() {
         hops.dedup();
         hops.ends_with(&["3491", "17557"])
     };
-    let via_3491_later =
-        lines.iter().map(|l| fields(l)).filter(|f| f[2] == "A" && f[1].parse::<i64>().unwrap_or(0) > t && via_3491(&f[6]));
-    assert_eq!(via_3491_later.count(), 0, "no AS17557 route via AS3491 after the event");
+    let via_3491_later = lines
+        .iter()
+        .map(|l| fields(l))
+        .filter(|f| f[2] == "A" && f[1].parse::<i64>().unwrap_or(0) > t && via_3491(&f[6]));
+    assert_eq!(
+        via_3491_later.count(),
+        0,
+        "no AS17557 route via AS3491 after the event"
+    );
     let before: Vec<_> = lines
         .iter()
         .map(|l| fields(l))
@@ -146,9 +224,13 @@ fn youtube_event_times_match_the_reference_reader() {
 }
 
 fn lab_t0() -> i64 {
-    let text = std::fs::read_to_string(root().join("samples/lab/lab-run.json")).expect("lab-run.json");
+    let text =
+        std::fs::read_to_string(root().join("samples/lab/lab-run.json")).expect("lab-run.json");
     let v: Value = serde_json::from_str(&text).expect("lab-run.json is JSON");
-    v["t0"].as_i64().or_else(|| v["T0"].as_i64()).expect("t0 in lab-run.json")
+    v["t0"]
+        .as_i64()
+        .or_else(|| v["T0"].as_i64())
+        .expect("t0 in lab-run.json")
 }
 
 /// MRT written by GoBGP, FRR and BIRD collecting from ExaBGP peers on loopback: a session
@@ -157,35 +239,87 @@ fn lab_t0() -> i64 {
 fn real_daemons_upstream_cut_then_disconnection() {
     let t0 = lab_t0();
     for implementation in ["gobgp", "frr", "bird"] {
-        let r = scan(&["--asn", "64500", "--min-duration", "30s", &sample(&format!("lab/{implementation}"))]);
+        let r = scan(&[
+            "--asn",
+            "64500",
+            "--min-duration",
+            "30s",
+            &sample(&format!("lab/{implementation}")),
+        ]);
         assert_eq!(r.code, 0, "{implementation}: {}", r.stderr);
-        assert_eq!(r.kinds(), ["upstream_lost", "disconnected"], "{implementation}: {:#?}", r.events);
+        assert_eq!(
+            r.kinds(),
+            ["upstream_lost", "disconnected"],
+            "{implementation}: {:#?}",
+            r.events
+        );
         let lost = &r.events[0];
         assert_eq!(lost["upstream"], 64510, "{implementation}");
-        assert!((t0 + 180..=t0 + 182).contains(&epoch(&lost["time"])), "{implementation}: {lost:#}");
-        assert_eq!(lost["upstreams"], serde_json::json!([64520]), "{implementation}");
+        assert!(
+            (t0 + 180..=t0 + 182).contains(&epoch(&lost["time"])),
+            "{implementation}: {lost:#}"
+        );
+        assert_eq!(
+            lost["upstreams"],
+            serde_json::json!([64520]),
+            "{implementation}"
+        );
         let disc = &r.events[1];
-        assert_eq!(epoch(&disc["time"]), t0 + 245, "{implementation}: last withdrawal by AS65006");
-        assert_eq!(disc["last_upstreams"], serde_json::json!([64520]), "{implementation}");
-        assert_eq!(disc["last_seen_via"]["64520"]["peer_asn"], 65006, "{implementation}");
+        assert_eq!(
+            epoch(&disc["time"]),
+            t0 + 245,
+            "{implementation}: last withdrawal by AS65006"
+        );
+        assert_eq!(
+            disc["last_upstreams"],
+            serde_json::json!([64520]),
+            "{implementation}"
+        );
+        assert_eq!(
+            disc["last_seen_via"]["64520"]["peer_asn"], 65006,
+            "{implementation}"
+        );
     }
 }
 
 #[test]
 fn real_daemons_state_changes_are_read() {
     // FRR writes them in its `dump bgp all` file, BIRD in its only file; GoBGP writes none.
-    for (file, expected) in [("lab/frr/all.mrt.gz", 51), ("lab/bird/all.mrt.gz", 22), ("lab/gobgp/updates.mrt.gz", 0)] {
-        let out = cutoff().args(["dump", &sample(file)]).output().expect("runs");
+    for (file, expected) in [
+        ("lab/frr/all.mrt.gz", 51),
+        ("lab/bird/all.mrt.gz", 22),
+        ("lab/gobgp/updates.mrt.gz", 0),
+    ] {
+        let out = cutoff()
+            .args(["dump", &sample(file)])
+            .output()
+            .expect("runs");
         assert!(out.status.success(), "{file}");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(text.lines().filter(|l| l.contains("|STATE|")).count(), expected, "{file}");
+        assert_eq!(
+            text.lines().filter(|l| l.contains("|STATE|")).count(),
+            expected,
+            "{file}"
+        );
     }
 }
 
 /// Without the session-down record, a reset peer's silence would look like a withdrawal.
 #[test]
 fn a_session_reset_is_not_evidence() {
-    let r = scan(&["--asn", "64500", "--min-duration", "0s", "--max-residual", "0", &sample("lab/frr")]);
-    let before_cut: Vec<_> = r.events.iter().filter(|e| epoch(&e["time"]) < lab_t0() + 180).collect();
+    let r = scan(&[
+        "--asn",
+        "64500",
+        "--min-duration",
+        "0s",
+        "--max-residual",
+        "0",
+        &sample("lab/frr"),
+    ]);
+    let before_cut: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| epoch(&e["time"]) < lab_t0() + 180)
+        .collect();
     assert!(before_cut.is_empty(), "{before_cut:#?}");
 }

@@ -9,9 +9,9 @@ pub mod decode;
 pub mod salvage;
 
 use crate::model::{AsPath, PathHop, Prefix, Timestamp};
+use bgpkit_parser::Elementor;
 use bgpkit_parser::error::BgpValidationWarning;
 use bgpkit_parser::models::BgpMessage;
-use bgpkit_parser::Elementor;
 use bgpkit_parser::models::{
     AsPathSegment, Bgp4MpEnum, BgpElem, CommonHeader, ElemType, EntryType, LegacyBgp,
     MetaCommunity, MrtMessage, MrtRecord, TableDumpV2Message,
@@ -292,7 +292,8 @@ fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<Raw
 /// Decoder errors in words a user can act on.
 fn read_error(e: &std::io::Error) -> String {
     let text = e.to_string();
-    if text.contains("decompression not finished") || e.kind() == std::io::ErrorKind::UnexpectedEof {
+    if text.contains("decompression not finished") || e.kind() == std::io::ErrorKind::UnexpectedEof
+    {
         "compressed stream ends early: the file is truncated".into()
     } else if text.contains("corrupt") || text.contains("invalid") {
         format!("compressed data is corrupt ({text})")
@@ -407,7 +408,10 @@ fn handle_record(
     let elems = match elementor.record_to_elems_iter(record) {
         Ok(it) => it,
         Err(bgpkit_parser::parser::mrt::mrt_elem::ElemError::MissingPeerTable) => {
-            stats.unparsed("TABLE_DUMP_V2 RIB record with no PEER_INDEX_TABLE before it (peers unknown)".into());
+            stats.unparsed(
+                "TABLE_DUMP_V2 RIB record with no PEER_INDEX_TABLE before it (peers unknown)"
+                    .into(),
+            );
             return;
         }
         Err(e) => {
@@ -460,7 +464,10 @@ fn note_malformed_nlri(message: &MrtMessage, stats: &mut FileStats) {
     };
     if let BgpMessage::Update(u) = update {
         for w in u.attributes.validation_warnings() {
-            if let BgpValidationWarning::MalformedNlri { nlri_type, reason, .. } = w {
+            if let BgpValidationWarning::MalformedNlri {
+                nlri_type, reason, ..
+            } = w
+            {
                 stats.unparsed(format!(
                     "UPDATE with a malformed {nlri_type} NLRI field; its prefixes were dropped ({reason})"
                 ));

@@ -20,7 +20,10 @@ pub fn shared_mrt() -> Option<PathBuf> {
     if p.is_dir() {
         return Some(p);
     }
-    assert!(std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(), "../shared/data/mrt is missing");
+    assert!(
+        std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(),
+        "../shared/data/mrt is missing"
+    );
     eprintln!("SKIPPED: ../shared/data/mrt is not here");
     None
 }
@@ -32,15 +35,25 @@ pub fn bgpdump() -> Option<PathBuf> {
             return Some(PathBuf::from(p));
         }
     }
-    assert!(std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(), "bgpdump is not installed");
+    assert!(
+        std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(),
+        "bgpdump is not installed"
+    );
     eprintln!("SKIPPED: bgpdump is not installed");
     None
 }
 
 /// `bgpdump -m FILE` lines.
 pub fn bgpdump_lines(bin: &Path, file: &Path) -> Vec<String> {
-    let out = std::process::Command::new(bin).arg("-m").arg(file).output().expect("bgpdump runs");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    let out = std::process::Command::new(bin)
+        .arg("-m")
+        .arg(file)
+        .output()
+        .expect("bgpdump runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn cutoff() -> Command {
@@ -59,13 +72,21 @@ impl ScanResult {
         self.events.iter().filter(|e| e["event"] == kind).collect()
     }
     pub fn kinds(&self) -> Vec<String> {
-        self.events.iter().map(|e| e["event"].as_str().unwrap_or("?").to_string()).collect()
+        self.events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap_or("?").to_string())
+            .collect()
     }
 }
 
 /// Run `cutoff scan ARGS --format jsonl` and split its output into events and the summary.
 pub fn scan(args: &[&str]) -> ScanResult {
-    let out = cutoff().arg("scan").args(args).args(["--format", "jsonl"]).output().expect("cutoff runs");
+    let out = cutoff()
+        .arg("scan")
+        .args(args)
+        .args(["--format", "jsonl"])
+        .output()
+        .expect("cutoff runs");
     let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
     let mut values: Vec<Value> = stdout
         .lines()
