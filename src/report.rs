@@ -433,6 +433,7 @@ fn write_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()> {
         "eligible_peers",
         "outage_secs",
         "reason",
+        "partial_baseline",
         "description",
     ])?;
     for e in events {
@@ -459,6 +460,7 @@ fn write_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()> {
             e.evidence.eligible_peers.to_string(),
             e.outage_secs.map(|s| s.to_string()).unwrap_or_default(),
             e.reason.clone().unwrap_or_default(),
+            e.evidence.partial_baseline.to_string(),
             describe(e),
         ])?;
     }

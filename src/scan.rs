@@ -350,10 +350,22 @@ pub fn run(plan: &ScanPlan) -> ScanOutcome {
             receivers.push(rx);
         }
         let last = drive(receivers, &mut tracker, &mut detector);
-        let reports: Vec<FileReport> = handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect();
+        let mut reports: Vec<FileReport> = Vec::new();
+        for (h, lane) in handles.into_iter().zip(&lanes) {
+            match h.join() {
+                Ok(r) => reports.extend(r),
+                // A bug, not bad input: say which files it leaves unread rather than lose them.
+                Err(_) => reports.extend(lane.files.iter().map(|f| FileReport {
+                    path: f.path.display().to_string(),
+                    collector: lane.collector.to_string(),
+                    kind: f.kind,
+                    stats: FileStats {
+                        problem: Some("internal error: reader thread failed".into()),
+                        ..FileStats::default()
+                    },
+                })),
+            }
+        }
         (reports, last)
     });
 
