@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::io::{Cursor, IsTerminal};
+use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::thread;
@@ -513,7 +513,11 @@ fn read_collector(
                         Some(std::io::Error::other("decompression thread failed")),
                     )
                 });
-            let mut stats = parse::read_mrt(&mut Cursor::new(bytes), &mut |item| reader.take(item));
+            let source = parse::Source::Memory {
+                data: bytes::Bytes::from(bytes),
+                at: 0,
+            };
+            let mut stats = parse::read_records(source, &mut reader);
             if let Some(e) = err {
                 let note = format!(
                     "decompression failed: {e}; {} complete records read before it",
@@ -526,7 +530,7 @@ fn read_collector(
             }
             stats
         } else {
-            parse::read_file(&file.path, &mut |item| reader.take(item))
+            parse::read_file_with(&file.path, &mut reader)
         };
         reader.finish(&stats, file);
         reports.push(FileReport {
@@ -575,6 +579,45 @@ struct FileReader<'a> {
     tables: HashMap<(IpAddr, u32), u64>,
     rib_started: bool,
     last_time: Option<Timestamp>,
+}
+
+impl parse::Handler for FileReader<'_> {
+    fn item(&mut self, item: Item) {
+        self.take(item);
+    }
+
+    fn prefilters(&self) -> bool {
+        true
+    }
+
+    /// Parse an UPDATE in full only if it touches a watched prefix or a watched AS
+    /// originates it; otherwise just count it for its peer.
+    fn wants(&mut self, time: Timestamp, u: &parse::prefilter::UpdateView<'_>) -> bool {
+        let watch = &*self.watch;
+        if u.any_origin(&mut |a| watch.watches_asn(a)) || u.prefixes().any(|p| watch.covers(&p)) {
+            return true;
+        }
+        self.last_time = Some(time);
+        self.tick(time);
+        let counts = self.activity.entry((u.peer_ip, u.peer_asn)).or_default();
+        counts.0 += u.withdrawals + u.announcements;
+        counts.1 += u.withdrawals;
+        false
+    }
+
+    /// Parse a RIB record in full only if its prefix is watched or a watched AS originates
+    /// one of its routes; otherwise just count each peer's table.
+    fn wants_rib(&mut self, time: Timestamp, rib: &parse::prefilter::RibView<'_>) -> bool {
+        let watch = &*self.watch;
+        if watch.covers(&rib.prefix) || rib.any_origin(&mut |a| watch.watches_asn(a)) {
+            return true;
+        }
+        self.last_time = Some(time);
+        for e in &rib.entries {
+            *self.tables.entry((e.peer_ip, e.peer_asn)).or_default() += 1;
+        }
+        false
+    }
 }
 
 impl<'a> FileReader<'a> {

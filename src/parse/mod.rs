@@ -6,6 +6,7 @@
 //! 4096 bytes in 2008 must be repaired before bgpkit-parser sees them (see [`salvage`]).
 
 pub mod decode;
+pub mod prefilter;
 pub mod salvage;
 
 use crate::model::{AsPath, PathHop, Prefix, Timestamp};
@@ -189,13 +190,60 @@ pub fn read_file(path: &Path, sink: &mut dyn FnMut(Item)) -> FileStats {
     }
 }
 
+/// Like [`read_file`], with a [`Handler`] that may skip UPDATEs it does not need.
+pub fn read_file_with(path: &Path, handler: &mut dyn Handler) -> FileStats {
+    match decode::open(path) {
+        Ok(mut reader) => read_records(Source::Stream(&mut reader), handler),
+        Err(e) => FileStats {
+            problem: Some(format!("cannot open: {e}")),
+            ..FileStats::default()
+        },
+    }
+}
+
 /// Read MRT records from an already decompressed stream.
 pub fn read_mrt(input: &mut dyn Read, sink: &mut dyn FnMut(Item)) -> FileStats {
+    read_records(Source::Stream(input), &mut Sink(sink))
+}
+
+/// Receives what a file holds. A handler that filters can look at each BGP4MP UPDATE
+/// cheaply first and skip its full parse.
+pub trait Handler {
+    fn item(&mut self, item: Item);
+    /// Return true to parse the UPDATE and deliver its items; false to skip it (the handler
+    /// takes what it needs, such as per-peer counts, from the view). Only asked when
+    /// `prefilters` is true.
+    fn wants(&mut self, _time: Timestamp, _update: &prefilter::UpdateView<'_>) -> bool {
+        true
+    }
+    fn prefilters(&self) -> bool {
+        false
+    }
+    /// Like `wants`, for one RIB record (a prefix and each peer's route to it).
+    fn wants_rib(&mut self, _time: Timestamp, _rib: &prefilter::RibView<'_>) -> bool {
+        true
+    }
+}
+
+/// Every item to a closure.
+pub struct Sink<'a>(pub &'a mut dyn FnMut(Item));
+
+impl Handler for Sink<'_> {
+    fn item(&mut self, item: Item) {
+        (self.0)(item)
+    }
+}
+
+/// Read MRT records from a stream, or from a whole decompressed file in memory (records
+/// are then slices of it, not copies), handing items to `handler`.
+pub fn read_records(mut source: Source<'_>, handler: &mut dyn Handler) -> FileStats {
     let mut stats = FileStats::default();
     let mut elementor = Elementor::new();
+    // The last PEER_INDEX_TABLE, by index, for the RIB prefilter.
+    let mut peers: Vec<Option<(IpAddr, u32)>> = Vec::new();
     loop {
         let offset = stats.bytes;
-        let raw = match next_record(input, &mut stats) {
+        let raw = match next_record(&mut source, &mut stats) {
             Ok(Some(raw)) => raw,
             Ok(None) => break,
             Err(e) => {
@@ -213,9 +261,63 @@ pub fn read_mrt(input: &mut dyn Read, sink: &mut dyn FnMut(Item)) -> FileStats {
             micros: raw.header.microsecond_timestamp.unwrap_or(0),
         };
         stats.note_time(time);
-        handle_record(raw, time, &mut elementor, &mut stats, sink);
+        if handler.prefilters() && skip_unwanted(&raw, time, &peers, handler, &mut stats) {
+            continue;
+        }
+        if raw.header.entry_type == EntryType::TABLE_DUMP_V2 && raw.header.entry_subtype == 1 {
+            peers = peer_index(&raw.body);
+        }
+        handle_record(raw, time, &mut elementor, &mut stats, &mut |item| {
+            handler.item(item)
+        });
     }
     stats
+}
+
+/// Where records come from.
+pub enum Source<'a> {
+    Stream(&'a mut dyn Read),
+    Memory { data: Bytes, at: usize },
+}
+
+/// Skip an UPDATE the prefilter does not want, counting its elements as if parsed.
+fn skip_unwanted(
+    raw: &RawRecord,
+    time: Timestamp,
+    peers: &[Option<(IpAddr, u32)>],
+    pf: &mut dyn Handler,
+    stats: &mut FileStats,
+) -> bool {
+    let subtype = raw.header.entry_subtype;
+    let rib = match raw.header.entry_type {
+        EntryType::TABLE_DUMP => prefilter::view_table_dump(subtype, &raw.body),
+        EntryType::TABLE_DUMP_V2 => prefilter::view_table_dump_v2(subtype, &raw.body, peers),
+        _ => None,
+    };
+    if let Some(rib) = rib {
+        if pf.wants_rib(time, &rib) {
+            return false;
+        }
+        stats.elems += rib.entries.len() as u64;
+        stats.rib_entries += rib.entries.len() as u64;
+        return true;
+    }
+    if !matches!(
+        raw.header.entry_type,
+        EntryType::BGP4MP | EntryType::BGP4MP_ET
+    ) {
+        return false;
+    }
+    let Some(view) = prefilter::view_bgp4mp(raw.header.entry_subtype, &raw.body) else {
+        return false;
+    };
+    if view.origin_unclear() || pf.wants(time, &view) {
+        return false;
+    }
+    stats.elems += u64::from(view.withdrawals + view.announcements);
+    stats.withdrawals += u64::from(view.withdrawals);
+    stats.announcements += u64::from(view.announcements);
+    true
 }
 
 struct RawRecord {
@@ -225,17 +327,19 @@ struct RawRecord {
 }
 
 /// Frame the next record. `Ok(None)` at a clean end of input.
-fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<RawRecord>, String> {
+fn next_record(
+    source: &mut Source<'_>,
+    stats: &mut FileStats,
+) -> Result<Option<RawRecord>, String> {
     let mut head = [0u8; 12];
-    match read_full(input, &mut head) {
-        Ok(0) => return Ok(None),
-        Ok(12) => {}
-        Ok(n) => {
+    match source.read(&mut head)? {
+        0 => return Ok(None),
+        12 => {}
+        n => {
             return Err(format!(
                 "file ends inside a record header ({n} of 12 bytes)"
             ));
         }
-        Err(e) => return Err(read_error(&e)),
     }
     stats.bytes += 12;
     let timestamp = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
@@ -259,19 +363,19 @@ fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<Raw
             return Err("BGP4MP_ET record shorter than its microsecond field".into());
         }
         let mut us = [0u8; 4];
-        if read_full(input, &mut us).map_err(|e| read_error(&e))? != 4 {
+        if source.read(&mut us)? != 4 {
             return Err("file ends inside a BGP4MP_ET header".into());
         }
         stats.bytes += 4;
         micros = Some(u32::from_be_bytes(us));
         length -= 4;
     }
-    let mut body = vec![0u8; length as usize];
-    let got = read_full(input, &mut body).map_err(|e| read_error(&e))?;
-    stats.bytes += got as u64;
-    if got < body.len() {
+    let body = source.take(length as usize)?;
+    stats.bytes += body.len() as u64;
+    if body.len() < length as usize {
         return Err(format!(
-            "truncated: record body has {got} of {length} bytes"
+            "truncated: record body has {} of {length} bytes",
+            body.len()
         ));
     }
     let entry_type_enum = EntryType::try_from(entry_type).unwrap_or(EntryType::NULL);
@@ -284,8 +388,41 @@ fn next_record(input: &mut dyn Read, stats: &mut FileStats) -> Result<Option<Raw
             length,
         },
         entry_type,
-        body: Bytes::from(body),
+        body,
     }))
+}
+
+impl Source<'_> {
+    /// Fill `buf` as far as the input goes; how much was read.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        match self {
+            Source::Stream(r) => read_full(*r, buf).map_err(|e| read_error(&e)),
+            Source::Memory { data, at } => {
+                let n = buf.len().min(data.len() - *at);
+                buf[..n].copy_from_slice(&data[*at..*at + n]);
+                *at += n;
+                Ok(n)
+            }
+        }
+    }
+
+    /// The next `len` bytes (fewer at the end of input), without copying from memory.
+    fn take(&mut self, len: usize) -> Result<Bytes, String> {
+        match self {
+            Source::Stream(r) => {
+                let mut body = vec![0u8; len];
+                let got = read_full(*r, &mut body).map_err(|e| read_error(&e))?;
+                body.truncate(got);
+                Ok(Bytes::from(body))
+            }
+            Source::Memory { data, at } => {
+                let end = (*at + len).min(data.len());
+                let out = data.slice(*at..end);
+                *at = end;
+                Ok(out)
+            }
+        }
+    }
 }
 
 /// Like `read_exact`, but reports how much was read when the input ends early.
@@ -452,6 +589,26 @@ fn handle_record(
         }
         sink(Item::Route(route));
     }
+}
+
+/// Peers of a PEER_INDEX_TABLE body by index (parsed by bgpkit-parser; `None` if it fails).
+fn peer_index(body: &Bytes) -> Vec<Option<(IpAddr, u32)>> {
+    let Ok(MrtMessage::TableDumpV2Message(TableDumpV2Message::PeerIndexTable(t))) =
+        parse_mrt_body(13, 1, body.clone())
+    else {
+        return Vec::new();
+    };
+    let max = t
+        .id_peer_map
+        .keys()
+        .copied()
+        .max()
+        .map_or(0, |m| usize::from(m) + 1);
+    let mut out = vec![None; max];
+    for (id, p) in &t.id_peer_map {
+        out[usize::from(*id)] = Some((p.peer_ip, u32::from(p.peer_asn)));
+    }
+    out
 }
 
 /// bgpkit-parser drops the prefixes of an NLRI field it cannot read and only notes it as a
