@@ -123,6 +123,25 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub evidence: Evidence,
+    /// Upstreams whose last route `last_seen_via` is to show (filled from the tracker).
+    #[serde(skip)]
+    pub evidence_upstreams: Vec<u32>,
+}
+
+/// Where events get the evidence that snapshots do not carry: who exactly still sees the AS
+/// and the last routes seen. Asked once per event, at confirmation.
+pub trait EvidenceSource {
+    fn last_via(&self, asn: u32, upstream: u32) -> Option<LastRoute>;
+    fn last_prefix(&self, asn: u32, prefix: Prefix) -> Option<LastRoute>;
+    fn sessions_seeing(&self, asn: u32, scope: Scope, now: Timestamp) -> Vec<String>;
+}
+
+/// Which routes of an AS a question is about.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scope {
+    All,
+    Prefix(Prefix),
+    Upstream(u32),
 }
 
 /// Peer counts before and after, so a reader can judge the strength of a finding.
@@ -188,6 +207,8 @@ pub struct Detector {
     rules: DetectRules,
     per_as: BTreeMap<u32, AsDetect>,
     events: Vec<Event>,
+    /// Events before this index have their evidence filled.
+    filled: usize,
 }
 
 impl Detector {
@@ -196,6 +217,7 @@ impl Detector {
             rules,
             per_as: BTreeMap::new(),
             events: Vec::new(),
+            filled: 0,
         }
     }
 
@@ -205,17 +227,15 @@ impl Detector {
         let d = self.per_as.entry(snap.asn).or_default();
         // The residual is taken of the usual number of eligible peers, so that it does not
         // jitter as single peers come and go.
-        let r = rules
-            .max_residual
-            .peers(snap.eligible.len().max(d.peak_eligible));
+        let r = rules.max_residual.peers(snap.eligible.max(d.peak_eligible));
         if !d.ready {
-            if snap.visible.len() <= r || snap.eligible.is_empty() {
+            if snap.visible <= r || snap.eligible == 0 {
                 d.prev = Some(snap);
                 return;
             }
             d.ready = true;
             for (u, peers) in &snap.support {
-                if peers.len() > r {
+                if *peers > r {
                     d.upstreams.insert(*u, Status::Active);
                 }
             }
@@ -239,6 +259,33 @@ impl Detector {
         for (asn, d) in self.per_as.iter_mut() {
             d.confirm(*asn, now, min, &self.rules, &mut self.events);
         }
+    }
+
+    /// Give events confirmed since the last call the evidence only the tracker has, as it
+    /// stands at `now` (their confirmation).
+    pub fn fill_evidence(&mut self, src: &dyn EvidenceSource, now: Timestamp) {
+        for e in &mut self.events[self.filled..] {
+            let scope = match (e.event, e.upstream, e.prefix) {
+                (EventKind::UpstreamLost | EventKind::UpstreamGained, Some(u), _) => {
+                    Scope::Upstream(u)
+                }
+                (EventKind::PrefixDark, _, Some(p)) => Scope::Prefix(p),
+                _ => Scope::All,
+            };
+            e.evidence.residual_sessions = src.sessions_seeing(e.asn, scope, now);
+            match scope {
+                Scope::Upstream(u) => e.last_route = src.last_via(e.asn, u),
+                Scope::Prefix(p) => e.last_route = src.last_prefix(e.asn, p),
+                Scope::All => {
+                    for u in &e.evidence_upstreams {
+                        if let Some(l) = src.last_via(e.asn, *u) {
+                            e.last_seen_via.insert(*u, l);
+                        }
+                    }
+                }
+            }
+        }
+        self.filled = self.events.len();
     }
 
     /// All events, in time order.
@@ -274,8 +321,8 @@ impl Detector {
 
 impl AsDetect {
     fn observe(&mut self, snap: &Snapshot, prev: &Snapshot, r: usize, rules: &DetectRules) {
-        let visible = snap.visible.len();
-        let eligible = snap.eligible.len();
+        let visible = snap.visible;
+        let eligible = snap.eligible;
         let too_few = eligible < rules.min_peers.max(self.peak_eligible.div_ceil(2));
         let connected = self.disconnected.is_none();
         if connected && self.disc.is_none() && !too_few {
@@ -321,7 +368,7 @@ impl AsDetect {
             .map(|(u, _)| *u)
             .collect();
         for u in active {
-            let support = snap.support.get(&u).map_or(0, BTreeSet::len);
+            let support = snap.support_of(u);
             let peak = self.upstream_peak.entry(u).or_default();
             *peak = (*peak).max(support);
             // Only an upstream that carried the AS beyond the residual can be lost; one learned
@@ -343,10 +390,7 @@ impl AsDetect {
     fn track_new_upstreams(&mut self, snap: &Snapshot, prev: &Snapshot, r: usize) {
         for (u, peers) in &snap.support {
             if self.upstreams.contains_key(u) {
-                if self.upstreams[u] == Status::Lost
-                    && peers.len() > r
-                    && self.disconnected.is_none()
-                {
+                if self.upstreams[u] == Status::Lost && *peers > r && self.disconnected.is_none() {
                     // A known upstream carrying the AS again: not news.
                     self.upstreams.insert(*u, Status::Active);
                 }
@@ -354,13 +398,13 @@ impl AsDetect {
             }
             if snap.partial && !self.ever_disconnected && self.disconnected.is_none() {
                 // Without a RIB the baseline is learned from announcements.
-                if peers.len() > r {
+                if *peers > r {
                     self.upstreams.insert(*u, Status::Active);
                 }
                 continue;
             }
             let mut slot = self.gained.remove(u);
-            track(&mut slot, peers.len() > r, snap, prev);
+            track(&mut slot, *peers > r, snap, prev);
             if let Some(p) = slot {
                 self.gained.insert(*u, p);
             }
@@ -389,22 +433,22 @@ impl AsDetect {
         // peers ever see (partial transit, local routes) say nothing when they flicker.
         let wide = (self.peak_visible.div_ceil(2)).max(r + 1).max(min_peers);
         for (p, peers) in &snap.per_prefix {
-            let lit = peers.len() > r;
+            let lit = *peers > r;
             if self.lit.contains(p) {
                 let peak = self.prefix_peak.entry(*p).or_default();
-                *peak = (*peak).max(peers.len());
+                *peak = (*peak).max(*peers);
             }
             if self.dark.contains(p) {
-                if peers.len() >= wide {
+                if *peers >= wide {
                     self.dark.remove(p);
                     self.lit.insert(*p);
                 }
                 continue;
             }
             if !self.lit.contains(p) {
-                if peers.len() >= wide {
+                if *peers >= wide {
                     self.lit.insert(*p);
-                    self.prefix_peak.insert(*p, peers.len());
+                    self.prefix_peak.insert(*p, *peers);
                 }
                 continue;
             }
@@ -438,10 +482,8 @@ impl AsDetect {
                 e.evidence.peers_before = e.evidence.peers_before.max(self.peak_visible);
                 // Every upstream that carried the AS at its baseline: when each was last seen.
                 for (u, status) in &self.upstreams {
-                    if *status == Status::Active {
-                        if let Some(l) = p.at.last_via.get(u) {
-                            e.last_seen_via.entry(*u).or_insert_with(|| l.clone());
-                        }
+                    if *status == Status::Active && !e.evidence_upstreams.contains(u) {
+                        e.evidence_upstreams.push(*u);
                     }
                 }
                 events.push(e);
@@ -459,9 +501,9 @@ impl AsDetect {
                 let outage = self.disconnected.map(|d| p.since.secs - d.secs);
                 events.push(restored_event(asn, &p, p.since.plus_secs(min), outage));
                 self.disconnected = None;
-                self.peak_visible = p.at.visible.len();
+                self.peak_visible = p.at.visible;
                 for (u, peers) in &p.at.support {
-                    if !peers.is_empty() && self.upstreams.contains_key(u) {
+                    if *peers > 0 && self.upstreams.contains_key(u) {
                         self.upstreams.insert(*u, Status::Active);
                     }
                 }
@@ -528,12 +570,10 @@ impl AsDetect {
             for e in &mut events[first_new..] {
                 e.evidence.peers_after = match (e.event, e.upstream, e.prefix) {
                     (EventKind::UpstreamLost | EventKind::UpstreamGained, Some(u), _) => {
-                        latest.support.get(&u).map_or(0, BTreeSet::len)
+                        latest.support_of(u)
                     }
-                    (EventKind::PrefixDark, _, Some(p)) => {
-                        latest.per_prefix.get(&p).map_or(0, BTreeSet::len)
-                    }
-                    _ => latest.visible.len(),
+                    (EventKind::PrefixDark, _, Some(p)) => latest.prefix_count(&p),
+                    _ => latest.visible,
                 };
             }
         }
@@ -559,24 +599,29 @@ fn evidence(p: &Pending, confirmed: Timestamp, before: usize, after: usize) -> E
     Evidence {
         peers_before: before,
         peers_after: after,
-        eligible_peers: p.at.eligible.len(),
+        eligible_peers: p.at.eligible,
         upstreams_before: p
             .before
             .support
             .iter()
-            .map(|(u, s)| (*u, s.len()))
+            .map(|(u, s)| (*u, *s))
             .filter(|(_, n)| *n > 0)
             .collect(),
         upstreams_after: p
             .at
             .support
             .iter()
-            .map(|(u, s)| (*u, s.len()))
+            .map(|(u, s)| (*u, *s))
             .filter(|(_, n)| *n > 0)
             .collect(),
-        collectors_before: p.before.collectors.iter().cloned().collect(),
-        residual_sessions: p.at.visible_sessions.clone(),
-        not_counted: p.at.noise.iter().map(|(k, v)| (*k, v.len())).collect(),
+        collectors_before: p
+            .before
+            .collectors
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        residual_sessions: Vec::new(),
+        not_counted: p.at.noise.clone(),
         confirmed_at: confirmed,
         partial_baseline: p.at.partial,
     }
@@ -596,6 +641,7 @@ fn base_event(kind: EventKind, asn: u32, p: &Pending, ev: Evidence) -> Event {
         outage_secs: None,
         reason: None,
         evidence: ev,
+        evidence_upstreams: Vec::new(),
     }
 }
 
@@ -604,21 +650,16 @@ fn disconnected_event(asn: u32, p: &Pending, now: Timestamp) -> Event {
         .before
         .support
         .iter()
-        .filter(|(_, s)| !s.is_empty())
+        .filter(|(_, s)| **s > 0)
         .map(|(u, _)| *u)
         .collect();
     let mut e = base_event(
         EventKind::Disconnected,
         asn,
         p,
-        evidence(p, now, p.before.visible.len(), p.at.visible.len()),
+        evidence(p, now, p.before.visible, p.at.visible),
     );
-    e.last_seen_via =
-        p.at.last_via
-            .iter()
-            .filter(|(u, _)| p.before.support.contains_key(u) || last_upstreams.is_empty())
-            .map(|(u, l)| (*u, l.clone()))
-            .collect();
+    e.evidence_upstreams = last_upstreams.clone();
     e.last_upstreams = Some(last_upstreams);
     e
 }
@@ -628,12 +669,12 @@ fn restored_event(asn: u32, p: &Pending, now: Timestamp, outage: Option<i64>) ->
         EventKind::Restored,
         asn,
         p,
-        evidence(p, now, p.before.visible.len(), p.at.visible.len()),
+        evidence(p, now, p.before.visible, p.at.visible),
     );
     e.upstreams = Some(
         p.at.support
             .iter()
-            .filter(|(_, s)| !s.is_empty())
+            .filter(|(_, s)| **s > 0)
             .map(|(u, _)| *u)
             .collect(),
     );
@@ -643,7 +684,7 @@ fn restored_event(asn: u32, p: &Pending, now: Timestamp, outage: Option<i64>) ->
 
 /// The residual in force when a pending condition began.
 fn r_of(p: &Pending, rules: &DetectRules) -> usize {
-    rules.max_residual.peers(p.at.eligible.len())
+    rules.max_residual.peers(p.at.eligible)
 }
 
 fn upstream_event(
@@ -654,7 +695,7 @@ fn upstream_event(
     now: Timestamp,
     r: usize,
 ) -> Event {
-    let count = |s: &Snapshot| s.support.get(&u).map_or(0, BTreeSet::len);
+    let count = |s: &Snapshot| s.support_of(u);
     let mut e = base_event(
         kind,
         asn,
@@ -662,17 +703,11 @@ fn upstream_event(
         evidence(p, now, count(&p.before), count(&p.at)),
     );
     e.upstream = Some(u);
-    e.evidence.residual_sessions =
-        p.at.sessions_by_upstream
-            .get(&u)
-            .cloned()
-            .unwrap_or_default();
-    e.last_route = p.at.last_via.get(&u).cloned();
     // The upstreams that carry the AS now (beyond the residual).
     e.upstreams = Some(
         p.at.support
             .iter()
-            .filter(|(x, s)| s.len() > r || (**x == u && kind == EventKind::UpstreamGained))
+            .filter(|(x, s)| **s > r || (**x == u && kind == EventKind::UpstreamGained))
             .map(|(x, _)| *x)
             .collect(),
     );
@@ -680,7 +715,7 @@ fn upstream_event(
 }
 
 fn prefix_event(asn: u32, pfx: Prefix, p: &Pending, now: Timestamp) -> Event {
-    let count = |s: &Snapshot| s.per_prefix.get(&pfx).map_or(0, BTreeSet::len);
+    let count = |s: &Snapshot| s.prefix_count(&pfx);
     let mut e = base_event(
         EventKind::PrefixDark,
         asn,
@@ -688,12 +723,6 @@ fn prefix_event(asn: u32, pfx: Prefix, p: &Pending, now: Timestamp) -> Event {
         evidence(p, now, count(&p.before), count(&p.at)),
     );
     e.prefix = Some(pfx);
-    e.evidence.residual_sessions =
-        p.at.sessions_by_prefix
-            .get(&pfx)
-            .cloned()
-            .unwrap_or_default();
-    e.last_route = p.at.last_prefix.get(&pfx).cloned();
     e
 }
 
@@ -701,16 +730,15 @@ fn inconclusive_event(asn: u32, p: &Pending, now: Timestamp, rules: &DetectRules
     let reason =
         p.at.noise
             .iter()
-            .max_by_key(|(_, v)| v.len())
+            .max_by_key(|(_, v)| **v)
             .map(|(k, v)| match k {
-                Noise::SessionDown => format!("{} peer(s) had their sessions down", v.len()),
-                Noise::MassWithdrawal => format!(
-                    "{} peer(s) withdrew a large share of their whole table",
-                    v.len()
-                ),
-                Noise::Silent => format!("{} peer(s) went silent", v.len()),
+                Noise::SessionDown => format!("{v} peer(s) had their sessions down"),
+                Noise::MassWithdrawal => {
+                    format!("{v} peer(s) withdrew a large share of their whole table")
+                }
+                Noise::Silent => format!("{v} peer(s) went silent"),
                 Noise::MissingFiles => {
-                    format!("files are missing or unreadable for {} peer(s)", v.len())
+                    format!("files are missing or unreadable for {v} peer(s)")
                 }
             })
             .unwrap_or_else(|| format!("fewer than {} eligible peers", rules.min_peers));
@@ -718,11 +746,11 @@ fn inconclusive_event(asn: u32, p: &Pending, now: Timestamp, rules: &DetectRules
         EventKind::Inconclusive,
         asn,
         p,
-        evidence(p, now, p.before.visible.len(), p.at.visible.len()),
+        evidence(p, now, p.before.visible, p.at.visible),
     );
     e.reason = Some(format!(
         "visibility fell, but only {} peer ASNs count: {reason}",
-        p.at.eligible.len()
+        p.at.eligible
     ));
     e
 }
@@ -816,6 +844,7 @@ mod tests {
                     self.detector.observe(s);
                 }
                 self.detector.advance(t);
+                self.detector.fill_evidence(&self.tracker, self.now);
                 self.now = t;
             }
             self.tracker.apply(m);
@@ -861,6 +890,8 @@ mod tests {
             for s in self.tracker.take_snapshots(self.now) {
                 self.detector.observe(s);
             }
+            self.detector.advance(self.now);
+            self.detector.fill_evidence(&self.tracker, self.now);
             self.detector.finish(Some(self.now)).0
         }
     }

@@ -84,6 +84,29 @@ pub struct ScanArgs {
     pub exit_code: bool,
 }
 
+impl ScanArgs {
+    /// The arguments of `cutoff scan --asn A … PATH …` with every default, for library users
+    /// and benchmarks.
+    pub fn for_paths(asns: &[&str], paths: &[String]) -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ScanArgs,
+        }
+        let mut argv = vec!["scan".to_string()];
+        for a in asns {
+            argv.extend(["--asn".to_string(), a.to_string()]);
+        }
+        argv.extend(paths.iter().cloned());
+        match Wrapper::try_parse_from(&argv) {
+            Ok(w) => w.args,
+            // The defaults are constants of this file; a failure here is a bug in them.
+            Err(e) => panic!("default scan arguments do not parse: {e}"),
+        }
+    }
+}
+
 /// `15m`, `90s`, `1h30m`, `2d`, `0s`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
@@ -444,6 +467,7 @@ fn drive(
                     detector.observe(snap);
                 }
                 detector.advance(t);
+                detector.fill_evidence(tracker, n);
             }
         }
         if now.is_none_or(|n| t > n) {
@@ -459,6 +483,8 @@ fn drive(
         for snap in tracker.take_snapshots(n) {
             detector.observe(snap);
         }
+        detector.advance(n);
+        detector.fill_evidence(tracker, n);
     }
     now
 }

@@ -2,6 +2,7 @@
 //! upstream; per session, whether it counts (DESIGN §2: eligible peers). Its output is a
 //! [`Snapshot`] of one watched AS's visibility, the border type the detector consumes.
 
+use crate::detect::{EvidenceSource, Scope};
 use crate::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
 use crate::parse::{ESTABLISHED, RouteAttrs};
 use serde::Serialize;
@@ -115,31 +116,46 @@ pub struct LastRoute {
     pub file: Option<String>,
 }
 
-/// Visibility of one watched AS at one moment: what the detector reasons about.
+/// Visibility of one watched AS at one moment: what the detector reasons about. Counts are
+/// of distinct peer ASNs; who exactly, and the last routes, are asked of the tracker
+/// ([`crate::detect::EvidenceSource`]) only when an event is confirmed.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub asn: u32,
     pub time: Timestamp,
     /// Peer ASNs that count (eligible) for this AS.
-    pub eligible: BTreeSet<u32>,
+    pub eligible: usize,
     /// Eligible peer ASNs with a route to any prefix of the AS.
-    pub visible: BTreeSet<u32>,
+    pub visible: usize,
     /// Upstream → eligible peer ASNs whose route goes through it.
-    pub support: BTreeMap<u32, BTreeSet<u32>>,
+    pub support: BTreeMap<u32, usize>,
     /// Prefix → eligible peer ASNs with a route to it (originated by the AS).
-    pub per_prefix: BTreeMap<Prefix, BTreeSet<u32>>,
+    pub per_prefix: BTreeMap<Prefix, usize>,
     /// Peer ASNs that carried the AS but do not count now, by reason.
-    pub noise: BTreeMap<Noise, BTreeSet<u32>>,
+    pub noise: BTreeMap<Noise, usize>,
     /// Collectors whose peers see the AS.
-    pub collectors: BTreeSet<String>,
-    /// Sessions (as "collector ip ASn") seeing the AS, per prefix and per upstream: evidence.
-    pub visible_sessions: Vec<String>,
-    pub sessions_by_prefix: BTreeMap<Prefix, Vec<String>>,
-    pub sessions_by_upstream: BTreeMap<u32, Vec<String>>,
-    pub last_via: BTreeMap<u32, LastRoute>,
-    pub last_prefix: BTreeMap<Prefix, LastRoute>,
+    pub collectors: BTreeSet<CollectorId>,
     /// No RIB was read for some collector: eligibility and baseline come from announcements.
     pub partial: bool,
+}
+
+impl Snapshot {
+    pub fn support_of(&self, upstream: u32) -> usize {
+        self.support.get(&upstream).copied().unwrap_or(0)
+    }
+    pub fn prefix_count(&self, prefix: &Prefix) -> usize {
+        self.per_prefix.get(prefix).copied().unwrap_or(0)
+    }
+}
+
+/// The last route seen via an upstream or to a prefix, kept cheaply until an event needs it.
+#[derive(Debug, Clone)]
+struct LastSeen {
+    session: usize,
+    attrs: Arc<RouteAttrs>,
+    announced: Timestamp,
+    until: Option<Timestamp>,
+    file: u32,
 }
 
 struct RouteInfo {
@@ -173,8 +189,8 @@ struct WatchedAs {
     prefixes: BTreeSet<Prefix>,
     /// Sessions seen carrying this AS (eligibility without a RIB).
     carriers: BTreeSet<usize>,
-    last_via: BTreeMap<u32, LastRoute>,
-    last_prefix: BTreeMap<Prefix, LastRoute>,
+    last_via: BTreeMap<u32, LastSeen>,
+    last_prefix: BTreeMap<Prefix, LastSeen>,
     dirty: bool,
 }
 
@@ -326,18 +342,23 @@ impl Tracker {
             Some(_) => None,
             None => self.routes.get_mut(&prefix).and_then(|m| m.remove(&s)),
         };
-        let file_name = self.files.get(file as usize).cloned();
         let replaced = match new {
             Some(info) => self.routes.entry(prefix).or_default().insert(s, info),
             None => old,
         };
         // Evidence: when a route of a watched AS ends, remember it as the last one seen.
         if let Some(gone) = replaced {
-            self.remember_end(s, prefix, &gone, time, file_name.clone());
+            self.remember_end(s, prefix, &gone, time, file);
         }
         let current = self.routes.get(&prefix).and_then(|m| m.get(&s));
         if let Some(info) = current {
-            let ann = self.last_route(s, info, None, file_name);
+            let ann = LastSeen {
+                session: s,
+                attrs: info.attrs.clone(),
+                announced: info.time,
+                until: None,
+                file,
+            };
             for w in self
                 .watched
                 .iter_mut()
@@ -364,9 +385,15 @@ impl Tracker {
         prefix: Prefix,
         gone: &RouteInfo,
         time: Timestamp,
-        file: Option<String>,
+        file: u32,
     ) {
-        let ended = self.last_route(s, gone, Some(time), file);
+        let ended = LastSeen {
+            session: s,
+            attrs: gone.attrs.clone(),
+            announced: gone.time,
+            until: Some(time),
+            file,
+        };
         for (a, w) in self.watched.iter_mut() {
             if !info_ends_in(gone, *a) {
                 continue;
@@ -378,22 +405,16 @@ impl Tracker {
         }
     }
 
-    fn last_route(
-        &self,
-        s: usize,
-        info: &RouteInfo,
-        until: Option<Timestamp>,
-        file: Option<String>,
-    ) -> LastRoute {
-        let id = &self.sessions[s].id;
+    fn last_route(&self, l: &LastSeen) -> LastRoute {
+        let id = &self.sessions[l.session].id;
         LastRoute {
-            until,
-            announced: info.time,
+            until: l.until,
+            announced: l.announced,
             collector: id.collector.to_string(),
             peer_ip: id.ip.to_string(),
             peer_asn: id.asn,
-            path: info.attrs.path.to_string(),
-            file,
+            path: l.attrs.path.to_string(),
+            file: self.files.get(l.file as usize).cloned(),
         }
     }
 
@@ -609,70 +630,93 @@ impl Tracker {
             asn,
             time: now,
             partial: self.collectors.values().any(|c| !c.has_rib) || self.collectors.is_empty(),
-            last_via: w.last_via.clone(),
-            last_prefix: w.last_prefix.clone(),
             ..Snapshot::default()
         };
         let mut counted: HashMap<usize, Option<Exclusion>> = HashMap::new();
+        let mut eligible: Vec<u32> = Vec::new();
+        let mut noise: BTreeMap<Noise, Vec<u32>> = BTreeMap::new();
         for s in w.carriers.iter().copied().chain(self.full_feed_sessions()) {
             let ex = *counted
                 .entry(s)
                 .or_insert_with(|| self.exclusion(s, asn, now, w));
             match ex {
-                None => {
-                    snap.eligible.insert(self.sessions[s].id.asn);
-                }
+                None => eligible.push(self.sessions[s].id.asn),
                 Some(Exclusion::Noise(n)) => {
-                    snap.noise
-                        .entry(n)
-                        .or_default()
-                        .insert(self.sessions[s].id.asn);
+                    noise.entry(n).or_default().push(self.sessions[s].id.asn)
                 }
                 Some(Exclusion::NotAPeer) => {}
             }
         }
-        let mut visible_sessions = BTreeSet::new();
+        let mut visible: Vec<u32> = Vec::new();
+        let mut support: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        let mut seeing: Vec<u32> = Vec::new();
         for p in &w.prefixes {
+            seeing.clear();
+            if let Some(by_session) = self.routes.get(p) {
+                for (&s, info) in by_session {
+                    if !info_ends_in(info, asn) {
+                        continue;
+                    }
+                    let ex = *counted
+                        .entry(s)
+                        .or_insert_with(|| self.exclusion(s, asn, now, w));
+                    if ex.is_some() {
+                        continue;
+                    }
+                    let id = &self.sessions[s].id;
+                    seeing.push(id.asn);
+                    if let Some(u) = info.upstream {
+                        support.entry(u).or_default().push(id.asn);
+                    }
+                    if !snap.collectors.contains(&id.collector) {
+                        snap.collectors.insert(id.collector.clone());
+                    }
+                }
+            }
+            visible.extend_from_slice(&seeing);
+            snap.per_prefix.insert(*p, distinct(&mut seeing));
+        }
+        eligible.extend_from_slice(&visible);
+        snap.eligible = distinct(&mut eligible);
+        snap.visible = distinct(&mut visible);
+        snap.support = support
+            .into_iter()
+            .map(|(u, mut v)| (u, distinct(&mut v)))
+            .collect();
+        snap.noise = noise
+            .into_iter()
+            .map(|(k, mut v)| (k, distinct(&mut v)))
+            .collect();
+        snap
+    }
+
+    /// Sessions (as "collector ip ASn") that count and see `asn` now, within `scope`.
+    fn sessions_seeing_now(&self, asn: u32, scope: Scope, now: Timestamp) -> Vec<String> {
+        let Some(w) = self.watched.get(&asn) else {
+            return Vec::new();
+        };
+        let mut found = BTreeSet::new();
+        for p in &w.prefixes {
+            if matches!(scope, Scope::Prefix(q) if q != *p) {
+                continue;
+            }
             let Some(by_session) = self.routes.get(p) else {
                 continue;
             };
             for (&s, info) in by_session {
-                if !info_ends_in(info, asn) {
-                    continue;
+                let in_scope = match scope {
+                    Scope::Upstream(u) => info.upstream == Some(u),
+                    _ => true,
+                };
+                if in_scope && info_ends_in(info, asn) && self.exclusion(s, asn, now, w).is_none() {
+                    found.insert(s);
                 }
-                let ex = *counted
-                    .entry(s)
-                    .or_insert_with(|| self.exclusion(s, asn, now, w));
-                if ex.is_some() {
-                    continue;
-                }
-                let id = &self.sessions[s].id;
-                snap.visible.insert(id.asn);
-                snap.eligible.insert(id.asn);
-                snap.per_prefix.entry(*p).or_default().insert(id.asn);
-                if let Some(u) = info.upstream {
-                    snap.support.entry(u).or_default().insert(id.asn);
-                }
-                snap.collectors.insert(id.collector.to_string());
-                visible_sessions.insert(s);
-                let name = id.to_string();
-                if let Some(u) = info.upstream {
-                    snap.sessions_by_upstream
-                        .entry(u)
-                        .or_default()
-                        .push(name.clone());
-                }
-                snap.sessions_by_prefix.entry(*p).or_default().push(name);
             }
         }
-        for p in &w.prefixes {
-            snap.per_prefix.entry(*p).or_default();
-        }
-        snap.visible_sessions = visible_sessions
+        found
             .into_iter()
             .map(|s| self.sessions[s].id.to_string())
-            .collect();
-        snap
+            .collect()
     }
 
     fn full_feed_sessions(&self) -> impl Iterator<Item = usize> + '_ {
@@ -694,6 +738,35 @@ enum Exclusion {
     /// Never counts for this AS (partial feed, the AS itself, excluded by the user).
     NotAPeer,
     Noise(Noise),
+}
+
+/// Number of distinct values (sorts `v` in place).
+fn distinct(v: &mut [u32]) -> usize {
+    v.sort_unstable();
+    v.iter()
+        .enumerate()
+        .filter(|(i, x)| *i == 0 || v[i - 1] != **x)
+        .count()
+}
+
+impl EvidenceSource for Tracker {
+    fn last_via(&self, asn: u32, upstream: u32) -> Option<LastRoute> {
+        self.watched
+            .get(&asn)?
+            .last_via
+            .get(&upstream)
+            .map(|l| self.last_route(l))
+    }
+    fn last_prefix(&self, asn: u32, prefix: Prefix) -> Option<LastRoute> {
+        self.watched
+            .get(&asn)?
+            .last_prefix
+            .get(&prefix)
+            .map(|l| self.last_route(l))
+    }
+    fn sessions_seeing(&self, asn: u32, scope: Scope, now: Timestamp) -> Vec<String> {
+        self.sessions_seeing_now(asn, scope, now)
+    }
 }
 
 fn route_info(attrs: Arc<RouteAttrs>, time: Timestamp) -> RouteInfo {

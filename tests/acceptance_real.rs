@@ -19,7 +19,10 @@ fn youtube_day_full_files() {
     assert_eq!(lost.len(), 1, "{:#?}", r.events);
     assert_eq!(lost[0]["upstream"], 3491);
     assert_eq!(lost[0]["time"], "2008-02-24T21:01:51Z");
-    assert_eq!(lost[0]["last_route"]["peer_ip"], "194.85.4.55");
+    // The condition began when support fell to the residual (one peer); the very last route
+    // via AS3491, AS16150's, ended five seconds later.
+    assert_eq!(lost[0]["last_route"]["peer_ip"], "217.75.96.60");
+    assert_eq!(lost[0]["last_route"]["until"], "2008-02-24T21:01:56Z");
     let hijacked: Vec<_> = r
         .of_kind("prefix_dark")
         .into_iter()
@@ -27,7 +30,9 @@ fn youtube_day_full_files() {
         .collect();
     assert_eq!(hijacked.len(), 1, "{:#?}", r.events);
     assert_eq!(hijacked[0]["time"], "2008-02-24T21:01:21Z");
-    assert_eq!(hijacked[0]["last_route"]["peer_ip"], "81.209.156.1");
+    // 21:01:21 left one peer (the residual); its route went at 21:01:34.
+    assert_eq!(hijacked[0]["last_route"]["peer_ip"], "62.72.136.2");
+    assert_eq!(hijacked[0]["last_route"]["until"], "2008-02-24T21:01:34Z");
     assert_eq!(r.summary["files_read"], 95);
     assert_eq!(r.summary["records"], 2_570_072);
     assert_eq!(

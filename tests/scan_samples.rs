@@ -178,13 +178,20 @@ fn youtube_event_times_match_the_reference_reader() {
 
     let dark = r.of_kind("prefix_dark")[0];
     let t = epoch(&dark["time"]);
-    let peer = dark["last_route"]["peer_ip"].as_str().expect("peer");
+    let changes_at = |t: i64, peer: Option<&str>| {
+        lines.iter().map(|l| fields(l)).any(|f| {
+            f[1] == t.to_string() && f[5] == "208.65.153.0/24" && peer.is_none_or(|p| f[3] == p)
+        })
+    };
     assert!(
-        lines
-            .iter()
-            .map(|l| fields(l))
-            .any(|f| f[1] == t.to_string() && f[3] == peer && f[5] == "208.65.153.0/24"),
-        "bgpdump shows {peer} changing 208.65.153.0/24 at {t}"
+        changes_at(t, None),
+        "bgpdump shows 208.65.153.0/24 changing at {t}"
+    );
+    let peer = dark["last_route"]["peer_ip"].as_str().expect("peer");
+    let until = epoch(&dark["last_route"]["until"]);
+    assert!(
+        until >= t && changes_at(until, Some(peer)),
+        "bgpdump shows {peer} ending the last route at {until}"
     );
     let later_17557 = lines.iter().map(|l| fields(l)).filter(|f| {
         f[2] == "A"

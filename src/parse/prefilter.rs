@@ -435,8 +435,11 @@ pub fn view_table_dump_v2<'a>(
     })
 }
 
+/// The AS_PATH and AS4_PATH values of an attribute block, if present.
+type Paths<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// AS_PATH and AS4_PATH values of an attribute block.
-fn paths(attrs: &[u8]) -> Option<(Option<&[u8]>, Option<&[u8]>)> {
+fn paths(attrs: &[u8]) -> Option<Paths<'_>> {
     let (mut as_path, mut as4_path) = (None, None);
     let mut at = 0;
     while at < attrs.len() {
