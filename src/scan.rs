@@ -82,6 +82,10 @@ pub struct ScanArgs {
     /// Exit with status 1 when events were found.
     #[arg(long)]
     pub exit_code: bool,
+    /// Threads decompressing files ahead of the parser (default: the number of cores; 1
+    /// reads everything on one thread per collector).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 impl ScanArgs {
@@ -169,6 +173,8 @@ pub struct ScanPlan {
     pub detect: DetectRules,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
+    /// Files decompressed ahead of the parser per stream; 0 = none (read inline).
+    pub lookahead: usize,
 }
 
 impl ScanPlan {
@@ -245,6 +251,11 @@ impl ScanPlan {
             },
             from: args.from,
             to: args.to,
+            lookahead: match args.threads {
+                Some(0) => return Err(UsageError::Invalid("--threads must be at least 1".into())),
+                Some(n) => n - 1,
+                None => thread::available_parallelism().map_or(1, |n| n.get()),
+            },
         })
     }
 }
@@ -345,8 +356,6 @@ pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
 }
 
 const BATCH: usize = 2048;
-/// Update files decompressed ahead of the parser, per collector.
-const LOOKAHEAD: usize = 2;
 
 /// Run the pipeline.
 pub fn run(plan: &ScanPlan) -> ScanOutcome {
@@ -369,7 +378,8 @@ pub fn run(plan: &ScanPlan) -> ScanOutcome {
         for (group, base) in lanes.iter().zip(bases) {
             let (tx, rx) = bounded::<Vec<Msg>>(64);
             let watch = watch.clone();
-            handles.push(scope.spawn(move || read_collector(group, base, watch, tx)));
+            let lookahead = plan.lookahead;
+            handles.push(scope.spawn(move || read_collector(group, base, watch, tx, lookahead)));
             receivers.push(rx);
         }
         let last = drive(receivers, &mut tracker, &mut detector);
@@ -499,6 +509,7 @@ fn read_collector(
     base: u32,
     mut watch: Watch,
     tx: Sender<Vec<Msg>>,
+    lookahead: usize,
 ) -> Vec<FileReport> {
     let mut reports = Vec::new();
     let mut sender = BatchSender {
@@ -511,7 +522,7 @@ fn read_collector(
     let mut spawned_upto = 0;
     for (i, file) in group.files.iter().enumerate() {
         // Keep the next update files decompressing on other threads while this one parses.
-        while spawned_upto < group.files.len() && spawned_upto <= i + LOOKAHEAD {
+        while lookahead > 0 && spawned_upto < group.files.len() && spawned_upto <= i + lookahead {
             let next = &group.files[spawned_upto];
             if prefetchable(next) {
                 let path = next.path.clone();
@@ -528,7 +539,7 @@ fn read_collector(
             &mut watch,
             &mut sender,
         );
-        let stats = if prefetchable(file) {
+        let stats = if prefetchable(file) && lookahead > 0 {
             let (bytes, err) = ahead
                 .pop_front()
                 .filter(|(j, _)| *j == i)
