@@ -557,7 +557,8 @@ fn read_collector(
             let mut stats = parse::read_records(source, &mut reader);
             if let Some(e) = err {
                 let note = format!(
-                    "decompression failed: {e}; {} complete records read before it",
+                    "{}; {} complete records read before it",
+                    parse::read_error(&e),
                     stats.records
                 );
                 stats.problem = Some(match stats.problem.take() {

@@ -427,7 +427,7 @@ impl Source<'_> {
 
 /// Like `read_exact`, but reports how much was read when the input ends early.
 /// Decoder errors in words a user can act on.
-fn read_error(e: &std::io::Error) -> String {
+pub fn read_error(e: &std::io::Error) -> String {
     let text = e.to_string();
     if text.contains("decompression not finished") || e.kind() == std::io::ErrorKind::UnexpectedEof
     {
