@@ -33,6 +33,14 @@ pub enum Command {
     Scan(crate::scan::ScanArgs),
     /// Print the routing messages behind a claim (bgpdump -m format by default).
     Dump(DumpArgs),
+    /// Did spam fall when the AS was cut off? Correlate scan events with spam telemetry.
+    ///
+    /// For each disconnected, restored and upstream_lost event: the drop of the series in the W days
+    /// after it against the median of the same hours of the K previous weeks, with a 95% CI, per-day
+    /// drops, the lag, a blind change point, a placebo p-value, a control series, confounders and a
+    /// sentence to quote (DESIGN §6). Exit status: 0 fine; 2 usage or bad input; 3 some event could
+    /// not be measured (no telemetry around it).
+    Correlate(crate::correlate::CorrelateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,6 +126,7 @@ pub fn main() -> ExitStatus {
     let result = match cli.command {
         Command::Scan(args) => crate::scan::run_cli(args),
         Command::Dump(args) => run_dump(args),
+        Command::Correlate(args) => crate::correlate::run_cli(args),
     };
     match result {
         Ok(status) => status,

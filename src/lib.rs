@@ -4,6 +4,7 @@
 //! `scan` orchestrating it on local files.
 
 pub mod cli;
+pub mod correlate;
 pub mod detect;
 pub mod dump;
 pub mod error;
@@ -13,4 +14,5 @@ pub mod report;
 pub mod scan;
 pub mod source;
 pub mod state;
+pub mod telemetry;
 pub mod watch;

@@ -86,6 +86,9 @@ pub struct ScanArgs {
     /// reads everything on one thread per collector).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Spam telemetry to correlate the events with (see `cutoff correlate`).
+    #[command(flatten)]
+    pub telemetry: crate::correlate::TelemetryArgs,
 }
 
 impl ScanArgs {
@@ -333,6 +336,8 @@ pub struct ScanOutcome {
 
 pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     let plan = ScanPlan::from_args(&args)?;
+    // Bad telemetry stops the run before the scan, not after it.
+    let telemetry = crate::correlate::Prepared::load(&args.telemetry)?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         OutputFormat::Table
     } else {
@@ -345,7 +350,13 @@ pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     report::write(&mut out, format, &outcome.events, &outcome.summary)?;
-    let status = if outcome.summary.incomplete_input {
+    let mut correlation_incomplete = false;
+    if let Some(t) = &telemetry {
+        let correlations = t.report_scan(&outcome.events);
+        crate::correlate::write_after_scan(&mut out, format, &correlations)?;
+        correlation_incomplete = correlations.incomplete();
+    }
+    let status = if outcome.summary.incomplete_input || correlation_incomplete {
         ExitStatus::IncompleteInput
     } else if args.exit_code && !outcome.events.is_empty() {
         ExitStatus::EventsFound

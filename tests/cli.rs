@@ -268,3 +268,68 @@ fn samples_match_their_published_checksums() {
         assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), sum, "{file}");
     }
 }
+
+/// `scan --telemetry` in one go: the events, the scan summary, then one correlation per
+/// event that telemetry can speak to, and the correlation summary.
+#[test]
+fn scan_with_telemetry_correlates_in_one_go() {
+    let out = cutoff()
+        .args(["scan", "--asn", "26780", "--format", "jsonl", "--telemetry"])
+        .arg(sample("spam-2008/spam-hourly.csv"))
+        .arg("--control")
+        .arg(sample("spam-2008/ham-hourly.csv"))
+        .arg(sample(MCCOLO))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let types: Vec<&str> = lines
+        .iter()
+        .map(|v| v["type"].as_str().unwrap_or("event"))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "event",
+            "event",
+            "event",
+            "event",
+            "summary",
+            "correlation",
+            "correlation",
+            "correlation",
+            "correlation_summary"
+        ]
+    );
+    let cut = &lines[5];
+    assert_eq!(cut["event_time"], "2008-11-11T21:33:00Z");
+    let drop = cut["drop_pct"].as_f64().expect("drop_pct");
+    assert!((66.0..=78.0).contains(&drop), "{drop}");
+    assert!(cut["ci_low_pct"].as_f64() < Some(drop) && cut["ci_high_pct"].as_f64() > Some(drop));
+    assert!(cut["sentence"].as_str().unwrap_or("").contains("AS26780"));
+}
+
+#[test]
+fn bad_telemetry_stops_the_scan_before_it_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("spam.csv");
+    std::fs::write(&bad, "ts,count\n2008-11-11T00:00:00Z,10\nnot a time,3\n").expect("write");
+    let out = cutoff()
+        .args(["scan", "--asn", "26780", "--telemetry"])
+        .arg(&bad)
+        .arg(sample(MCCOLO))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spam.csv") && err.contains("line 3"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing scanned");
+}
