@@ -28,6 +28,15 @@ pub fn sniff(head: &[u8]) -> Compression {
 
 /// A buffered reader over the decompressed content of `path`.
 pub fn open(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
+    let (kind, file) = open_sniffed(path)?;
+    Ok(match kind {
+        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, MultiGzDecoder::new(file))),
+        Compression::Bzip2 => Box::new(BufReader::with_capacity(BUF, MultiBzDecoder::new(file))),
+        Compression::None => Box::new(file),
+    })
+}
+
+fn open_sniffed(path: &Path) -> std::io::Result<(Compression, BufReader<File>)> {
     let mut file = BufReader::with_capacity(BUF, File::open(path)?);
     let head = {
         use std::io::BufRead;
@@ -36,22 +45,20 @@ pub fn open(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
             .map(<[u8]>::to_vec)
             .unwrap_or_default()
     };
-    Ok(match sniff(&head) {
-        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, MultiGzDecoder::new(file))),
-        Compression::Bzip2 => Box::new(BufReader::with_capacity(BUF, MultiBzDecoder::new(file))),
-        Compression::None => Box::new(file),
-    })
+    Ok((sniff(&head), file))
 }
 
 /// Decompress a whole file into memory (used to decompress update files ahead of the parser
 /// on another core). On a decoding error the bytes decoded so far are returned with it.
+/// The decoder writes straight into a vector sized for the usual MRT compression ratio, so
+/// the bytes are not copied through an extra buffer or a growing vector.
 pub fn read_all(path: &Path) -> (Vec<u8>, Option<std::io::Error>) {
-    let mut out = Vec::new();
-    match open(path) {
-        Ok(mut r) => match r.read_to_end(&mut out) {
-            Ok(_) => (out, None),
-            Err(e) => (out, Some(e)),
-        },
-        Err(e) => (out, Some(e)),
-    }
+    let compressed = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
+    let mut out = Vec::with_capacity(compressed.saturating_mul(12).min(1 << 30));
+    let result = open_sniffed(path).and_then(|(kind, mut file)| match kind {
+        Compression::Gzip => MultiGzDecoder::new(file).read_to_end(&mut out),
+        Compression::Bzip2 => MultiBzDecoder::new(file).read_to_end(&mut out),
+        Compression::None => file.read_to_end(&mut out),
+    });
+    (out, result.err())
 }
