@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Find when the watched ASes lost upstreams, went dark, and came back.
-    Scan(crate::scan::ScanArgs),
+    Scan(Box<crate::scan::ScanArgs>),
     /// Print the routing messages behind a claim (bgpdump -m format by default).
     Dump(DumpArgs),
     /// Did spam fall when the AS was cut off? Correlate scan events with spam telemetry.
@@ -124,7 +124,7 @@ pub fn main() -> ExitStatus {
     let cli = Cli::parse();
     init_logging(cli.quiet);
     let result = match cli.command {
-        Command::Scan(args) => crate::scan::run_cli(args),
+        Command::Scan(args) => crate::scan::run_cli(*args),
         Command::Dump(args) => run_dump(args),
         Command::Correlate(args) => crate::correlate::run_cli(args),
     };

@@ -509,13 +509,7 @@ impl AsDetect {
                 }
             }
         }
-        let due_lost: Vec<u32> = self
-            .lost
-            .iter()
-            .filter(|(_, p)| now.secs - p.since.secs >= min)
-            .map(|(u, _)| *u)
-            .collect();
-        for u in due_lost {
+        for u in due_keys(&self.lost, now, min) {
             if let Some(p) = self.lost.remove(&u) {
                 let peak = self.upstream_peak.remove(&u).unwrap_or(0);
                 let mut e = upstream_event(
@@ -531,13 +525,7 @@ impl AsDetect {
                 self.upstreams.insert(u, Status::Lost);
             }
         }
-        let due_gained: Vec<u32> = self
-            .gained
-            .iter()
-            .filter(|(_, p)| now.secs - p.since.secs >= min)
-            .map(|(u, _)| *u)
-            .collect();
-        for u in due_gained {
+        for u in due_keys(&self.gained, now, min) {
             if let Some(p) = self.gained.remove(&u) {
                 events.push(upstream_event(
                     EventKind::UpstreamGained,
@@ -550,13 +538,7 @@ impl AsDetect {
                 self.upstreams.insert(u, Status::Active);
             }
         }
-        let due_dark: Vec<Prefix> = self
-            .dark_pending
-            .iter()
-            .filter(|(_, p)| now.secs - p.since.secs >= min)
-            .map(|(x, _)| *x)
-            .collect();
-        for pfx in due_dark {
+        for pfx in due_keys(&self.dark_pending, now, min) {
             if let Some(p) = self.dark_pending.remove(&pfx) {
                 let peak = self.prefix_peak.remove(&pfx).unwrap_or(0);
                 let mut e = prefix_event(asn, pfx, &p, p.since.plus_secs(min));
@@ -578,6 +560,15 @@ impl AsDetect {
             }
         }
     }
+}
+
+/// The keys of conditions that have held for `min` seconds by `now`.
+fn due_keys<K: Copy + Ord>(pending: &BTreeMap<K, Pending>, now: Timestamp, min: i64) -> Vec<K> {
+    pending
+        .iter()
+        .filter(|(_, p)| now.secs - p.since.secs >= min)
+        .map(|(k, _)| *k)
+        .collect()
 }
 
 /// Start, keep or drop a pending condition.

@@ -613,10 +613,9 @@ mod tests {
     /// `scan` can flatten [`TelemetryArgs`] without clashing options.
     #[derive(Parser)]
     struct ScanWithTelemetry {
+        /// `scan` carries the telemetry arguments itself (`scan … --telemetry FILE`).
         #[command(flatten)]
         scan: crate::scan::ScanArgs,
-        #[command(flatten)]
-        telemetry: TelemetryArgs,
     }
 
     #[test]
@@ -633,7 +632,11 @@ mod tests {
             "3d",
         ])
         .expect("parses");
-        assert_eq!(parsed.telemetry.window, 3 * 86_400);
+        assert_eq!(parsed.scan.telemetry.window, 3 * 86_400);
+        assert_eq!(
+            parsed.scan.telemetry.telemetry.as_deref(),
+            Some(std::path::Path::new("spam.csv"))
+        );
         assert_eq!(parsed.scan.asns, vec![26780]);
     }
 

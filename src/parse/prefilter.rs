@@ -79,16 +79,8 @@ fn view_update(u: &[u8], peer_ip: IpAddr, peer_asn: u32, asn_len: usize) -> Opti
         withdrawals: count_prefixes(withdrawn_v4, 32)?,
         announcements: count_prefixes(nlri_v4, 32)?,
     };
-    let mut at = 0;
-    while at < attrs.len() {
-        let flags = *attrs.get(at)?;
-        let code = *attrs.get(at + 1)?;
-        let (len, hdr) = if flags & 0x10 != 0 {
-            (usize::from(read_u16(attrs, at + 2)?), 4)
-        } else {
-            (usize::from(*attrs.get(at + 2)?), 3)
-        };
-        let value = attrs.get(at + hdr..at + hdr + len)?;
+    for attr in Attributes(attrs) {
+        let (code, value) = attr?;
         match code {
             AS_PATH => view.as_path = Some(value),
             AS4_PATH => view.as4_path = Some(value),
@@ -108,9 +100,41 @@ fn view_update(u: &[u8], peer_ip: IpAddr, peer_asn: u32, asn_len: usize) -> Opti
             }
             _ => {}
         }
-        at += hdr + len;
     }
     Some(view)
+}
+
+/// The path attributes of a block as (type code, value); `Some(None)` marks a malformed one
+/// (then the walk stops).
+struct Attributes<'a>(&'a [u8]);
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Option<(u8, &'a [u8])>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let attr = (|| {
+            let (flags, code) = (*self.0.first()?, *self.0.get(1)?);
+            let (len, hdr) = if flags & 0x10 != 0 {
+                (usize::from(read_u16(self.0, 2)?), 4)
+            } else {
+                (usize::from(*self.0.get(2)?), 3)
+            };
+            let value = self.0.get(hdr..hdr + len)?;
+            Some((code, value, hdr + len))
+        })();
+        match attr {
+            Some((code, value, used)) => {
+                self.0 = &self.0[used..];
+                Some(Some((code, value)))
+            }
+            None => {
+                self.0 = &[];
+                Some(None)
+            }
+        }
+    }
 }
 
 /// AFI and NLRI of an MP_REACH_NLRI value (unicast only).
@@ -441,22 +465,12 @@ type Paths<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 /// AS_PATH and AS4_PATH values of an attribute block.
 fn paths(attrs: &[u8]) -> Option<Paths<'_>> {
     let (mut as_path, mut as4_path) = (None, None);
-    let mut at = 0;
-    while at < attrs.len() {
-        let flags = *attrs.get(at)?;
-        let code = *attrs.get(at + 1)?;
-        let (len, hdr) = if flags & 0x10 != 0 {
-            (usize::from(read_u16(attrs, at + 2)?), 4)
-        } else {
-            (usize::from(*attrs.get(at + 2)?), 3)
-        };
-        let value = attrs.get(at + hdr..at + hdr + len)?;
-        match code {
-            AS_PATH => as_path = Some(value),
-            AS4_PATH => as4_path = Some(value),
+    for attr in Attributes(attrs) {
+        match attr? {
+            (AS_PATH, value) => as_path = Some(value),
+            (AS4_PATH, value) => as4_path = Some(value),
             _ => {}
         }
-        at += hdr + len;
     }
     Some((as_path, as4_path))
 }
