@@ -591,20 +591,8 @@ fn evidence(p: &Pending, confirmed: Timestamp, before: usize, after: usize) -> E
         peers_before: before,
         peers_after: after,
         eligible_peers: p.at.eligible,
-        upstreams_before: p
-            .before
-            .support
-            .iter()
-            .map(|(u, s)| (*u, *s))
-            .filter(|(_, n)| *n > 0)
-            .collect(),
-        upstreams_after: p
-            .at
-            .support
-            .iter()
-            .map(|(u, s)| (*u, *s))
-            .filter(|(_, n)| *n > 0)
-            .collect(),
+        upstreams_before: p.before.carrying(),
+        upstreams_after: p.at.carrying(),
         collectors_before: p
             .before
             .collectors
@@ -637,13 +625,7 @@ fn base_event(kind: EventKind, asn: u32, p: &Pending, ev: Evidence) -> Event {
 }
 
 fn disconnected_event(asn: u32, p: &Pending, now: Timestamp) -> Event {
-    let last_upstreams: Vec<u32> = p
-        .before
-        .support
-        .iter()
-        .filter(|(_, s)| **s > 0)
-        .map(|(u, _)| *u)
-        .collect();
+    let last_upstreams: Vec<u32> = p.before.carrying().into_keys().collect();
     let mut e = base_event(
         EventKind::Disconnected,
         asn,
@@ -662,13 +644,7 @@ fn restored_event(asn: u32, p: &Pending, now: Timestamp, outage: Option<i64>) ->
         p,
         evidence(p, now, p.before.visible, p.at.visible),
     );
-    e.upstreams = Some(
-        p.at.support
-            .iter()
-            .filter(|(_, s)| **s > 0)
-            .map(|(u, _)| *u)
-            .collect(),
-    );
+    e.upstreams = Some(p.at.carrying().into_keys().collect());
     e.outage_secs = outage;
     e
 }

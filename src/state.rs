@@ -146,6 +146,14 @@ impl Snapshot {
     pub fn prefix_count(&self, prefix: &Prefix) -> usize {
         self.per_prefix.get(prefix).copied().unwrap_or(0)
     }
+    /// Upstreams carrying the AS at at least one peer, with their support.
+    pub fn carrying(&self) -> BTreeMap<u32, usize> {
+        self.support
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(u, n)| (*u, *n))
+            .collect()
+    }
 }
 
 /// The last route seen via an upstream or to a prefix, kept cheaply until an event needs it.
