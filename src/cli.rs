@@ -169,7 +169,7 @@ fn run_dump(args: DumpArgs) -> anyhow::Result<ExitStatus> {
     for group in groups {
         for file in group.files {
             let name = file.path.display().to_string();
-            let stats = crate::parse::read_file(&file.path, &mut |item| {
+            let mut sink = |item: crate::parse::Item| {
                 if write_error.is_some() || !filter.matches(&item) {
                     return;
                 }
@@ -180,7 +180,25 @@ fn run_dump(args: DumpArgs) -> anyhow::Result<ExitStatus> {
                 if let Err(e) = writeln!(out, "{line}") {
                     write_error = Some(e);
                 }
-            });
+            };
+            // Update files are read whole, so a torn record can be skipped (see parse).
+            let stats = if file.kind == crate::source::FileKind::Updates {
+                let (bytes, err) = crate::parse::decode::read_all(&file.path);
+                let source = crate::parse::Source::Memory {
+                    data: bytes.into(),
+                    at: 0,
+                };
+                let mut stats =
+                    crate::parse::read_records(source, &mut crate::parse::Sink(&mut sink));
+                if let Some(e) = err {
+                    stats
+                        .problem
+                        .get_or_insert_with(|| crate::parse::read_error(&e));
+                }
+                stats
+            } else {
+                crate::parse::read_file(&file.path, &mut sink)
+            };
             if let Some(e) = write_error.take() {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
                     return Ok(status);
@@ -201,6 +219,9 @@ fn run_dump(args: DumpArgs) -> anyhow::Result<ExitStatus> {
 pub fn report_file_problems(name: &str, stats: &crate::parse::FileStats) {
     if let Some(p) = &stats.problem {
         tracing::error!("{name}: {p}");
+    }
+    for s in &stats.skipped {
+        tracing::error!("{name}: {s}");
     }
     for (reason, n) in &stats.unparsed_records {
         tracing::error!("{name}: {n} record(s) not parsed: {reason}");

@@ -139,7 +139,8 @@ impl RunSummary {
         let gaps: Vec<Gap> = files
             .iter()
             .filter_map(|f| {
-                let problem = f.stats.problem.clone().or_else(|| {
+                let skipped = (!f.stats.skipped.is_empty()).then(|| f.stats.skipped.join("; "));
+                let problem = f.stats.problem.clone().or(skipped).or_else(|| {
                     (!f.stats.unparsed_records.is_empty()).then(|| {
                         f.stats
                             .unparsed_records

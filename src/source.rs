@@ -198,14 +198,15 @@ pub fn kind_and_time(path: &Path) -> (FileKind, Option<Timestamp>) {
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let kind = if name.starts_with("rib") || name.starts_with("bview") {
+    let parts: Vec<&str> = name.split('.').collect();
+    // `updates.20080224.0007.bz2`, `rrc00.updates.19990903.1041.gz`, `bview.…`, `rib.…`.
+    let kind = if parts.iter().any(|p| p.starts_with("rib") || *p == "bview") {
         FileKind::Rib
-    } else if name.starts_with("updates") {
+    } else if parts.contains(&"updates") {
         FileKind::Updates
     } else {
         FileKind::Unknown
     };
-    let parts: Vec<&str> = name.split('.').collect();
     let start = parts.windows(2).find_map(|w| {
         if w[0].len() == 8
             && w[1].len() == 4

@@ -157,6 +157,8 @@ pub struct FileStats {
     pub bytes: u64,
     /// Why reading stopped before the end, if it did. Items before it were delivered.
     pub problem: Option<String>,
+    /// Damaged stretches skipped to reach the next intact record (torn writes), as messages.
+    pub skipped: Vec<String>,
 }
 
 impl FileStats {
@@ -175,7 +177,7 @@ impl FileStats {
 
     /// Anything that means this file was not read completely and correctly.
     pub fn is_incomplete(&self) -> bool {
-        self.problem.is_some() || !self.unparsed_records.is_empty()
+        self.problem.is_some() || !self.unparsed_records.is_empty() || !self.skipped.is_empty()
     }
 }
 
@@ -247,6 +249,21 @@ pub fn read_records(mut source: Source<'_>, handler: &mut dyn Handler) -> FileSt
             Ok(Some(raw)) => raw,
             Ok(None) => break,
             Err(e) => {
+                // A torn write in a file held in memory: skip to the next intact record.
+                let resumed = if stats.records > 0 {
+                    source.resync(offset as usize, stats.last_time)
+                } else {
+                    None
+                };
+                if let Some(resumed) = resumed {
+                    stats.skipped.push(format!(
+                        "{e} at offset {offset} (after record {}): skipped {} damaged bytes to the next intact record",
+                        stats.records,
+                        resumed - offset as usize
+                    ));
+                    stats.bytes = resumed as u64;
+                    continue;
+                }
                 stats.problem = Some(format!(
                     "{e} (record {}, offset {offset}); {} records read before it",
                     stats.records + 1,
@@ -267,9 +284,25 @@ pub fn read_records(mut source: Source<'_>, handler: &mut dyn Handler) -> FileSt
         if raw.header.entry_type == EntryType::TABLE_DUMP_V2 && raw.header.entry_subtype == 1 {
             peers = peer_index(&raw.body);
         }
+        let unparsed_before: u64 = stats.unparsed_records.values().sum();
+        let record_end = stats.bytes as usize;
         handle_record(raw, time, &mut elementor, &mut stats, &mut |item| {
             handler.item(item)
         });
+        // A record whose body does not parse may be a torn header that swallowed intact
+        // records: if intact records start inside it, resume there.
+        if stats.unparsed_records.values().sum::<u64>() > unparsed_before {
+            if let Some(resumed) =
+                source.resync_within(offset as usize, record_end, stats.last_time)
+            {
+                stats.skipped.push(format!(
+                    "record {} at offset {offset} is damaged; intact records resume {} bytes into it",
+                    stats.records,
+                    resumed - offset as usize
+                ));
+                stats.bytes = resumed as u64;
+            }
+        }
     }
     stats
 }
@@ -357,6 +390,11 @@ fn next_record(
             "record declares a {length}-byte body (type {entry_type}), larger than any real MRT record: corrupt length"
         ));
     }
+    if !known_type {
+        return Err(format!(
+            "record of unknown MRT type {entry_type}: corrupt header"
+        ));
+    }
     let mut micros = None;
     if entry_type == EntryType::BGP4MP_ET as u16 {
         if length < 4 {
@@ -392,7 +430,68 @@ fn next_record(
     }))
 }
 
+/// Does a run of plausible MRT records start at `p`?
+fn chain_ok(data: &[u8], mut p: usize, last: Option<Timestamp>) -> bool {
+    for _ in 0..RESYNC_CHAIN {
+        if p == data.len() {
+            return true;
+        }
+        let Some(h) = data.get(p..p + 12) else {
+            return false;
+        };
+        let time = i64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
+        let kind = u16::from_be_bytes([h[4], h[5]]);
+        let subtype = u16::from_be_bytes([h[6], h[7]]);
+        let len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        let plausible_type = match kind {
+            5 => subtype <= 4,
+            12 => subtype <= 2,
+            13 => (1..=12).contains(&subtype),
+            16 | 17 => subtype <= 11,
+            _ => false,
+        };
+        if !plausible_type || len > 1 << 16 || p + 12 + len > data.len() {
+            return false;
+        }
+        if last.is_some_and(|t| (time - t.secs).abs() > 86_400) {
+            return false;
+        }
+        p += 12 + len;
+    }
+    true
+}
+
+/// Bytes searched after a damaged record for the next intact one.
+const RESYNC_WINDOW: usize = 1 << 20;
+/// Intact records that must follow each other before a resumption point is trusted.
+const RESYNC_CHAIN: usize = 3;
+
 impl Source<'_> {
+    /// After a framing error at `from`, find where intact records resume: the first offset
+    /// from which `RESYNC_CHAIN` plausible records follow each other (or run to the end of
+    /// the file), with times within a day of the last good record. Only for files in memory;
+    /// `None` when nothing trustworthy is found.
+    /// Like `resync`, but only accepts a resumption point before `end` (inside a record that
+    /// framed but did not parse); the position is left alone otherwise.
+    fn resync_within(&mut self, from: usize, end: usize, last: Option<Timestamp>) -> Option<usize> {
+        let Source::Memory { data, at } = self else {
+            return None;
+        };
+        let found = (from + 1..end.min(data.len())).find(|&p| chain_ok(data, p, last))?;
+        *at = found;
+        Some(found)
+    }
+
+    fn resync(&mut self, from: usize, last: Option<Timestamp>) -> Option<usize> {
+        let Source::Memory { data, at } = self else {
+            return None;
+        };
+        let end = data.len().min(from + RESYNC_WINDOW);
+        let found = (from + 1..end).find(|&p| chain_ok(data, p, last))?;
+        *at = found;
+        Some(found)
+    }
+
     /// Fill `buf` as far as the input goes; how much was read.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, String> {
         match self {
