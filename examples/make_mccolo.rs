@@ -399,11 +399,7 @@ fn burst_announce(events: &mut Vec<Event>, peer: usize, routes: &[Route], from: 
     }
     let n = msgs.len() as i64;
     for (i, (origin, path, prefixes)) in msgs.into_iter().enumerate() {
-        let ts = if n > 1 {
-            from + (to - from) * i as i64 / (n - 1)
-        } else {
-            from
-        };
+        let ts = spread(from, to, i as i64, n);
         events.push(Event {
             ts,
             peer,
@@ -416,16 +412,21 @@ fn burst_announce(events: &mut Vec<Event>, peer: usize, routes: &[Route], from: 
     }
 }
 
+/// The time of the `i`th of `n` messages spread evenly over `from..=to`.
+fn spread(from: i64, to: i64, i: i64, n: i64) -> i64 {
+    if n > 1 {
+        from + (to - from) * i / (n - 1)
+    } else {
+        from
+    }
+}
+
 /// Withdraw `prefixes` in packed UPDATEs evenly over `from..=to`.
 fn burst_withdraw(events: &mut Vec<Event>, peer: usize, prefixes: &[Ipv4Net], from: i64, to: i64) {
     let chunks: Vec<&[Ipv4Net]> = prefixes.chunks(100).collect();
     let n = chunks.len() as i64;
     for (i, chunk) in chunks.into_iter().enumerate() {
-        let ts = if n > 1 {
-            from + (to - from) * i as i64 / (n - 1)
-        } else {
-            from
-        };
+        let ts = spread(from, to, i as i64, n);
         events.push(Event {
             ts,
             peer,

@@ -114,6 +114,14 @@ impl ScanArgs {
     }
 }
 
+/// `26780`, `AS26780` or `as26780`.
+fn parse_asn(s: &str) -> Option<u32> {
+    s.trim_start_matches("AS")
+        .trim_start_matches("as")
+        .parse()
+        .ok()
+}
+
 /// `15m`, `90s`, `1h30m`, `2d`, `0s`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
@@ -206,11 +214,7 @@ impl ScanPlan {
         for p in &args.exclude_peers {
             if let Ok(ip) = p.parse::<IpAddr>() {
                 exclude_ips.push(ip);
-            } else if let Ok(a) = p
-                .trim_start_matches("AS")
-                .trim_start_matches("as")
-                .parse::<u32>()
-            {
+            } else if let Some(a) = parse_asn(p) {
                 exclude_asns.push(a);
             } else {
                 return Err(UsageError::Invalid(format!(
@@ -301,11 +305,7 @@ fn read_watchlist(path: &std::path::Path) -> Result<(Vec<u32>, Vec<Prefix>), Usa
         let word = line.split_whitespace().next().unwrap_or("");
         if let Ok(p) = word.parse::<Prefix>() {
             prefixes.push(p);
-        } else if let Ok(a) = word
-            .trim_start_matches("AS")
-            .trim_start_matches("as")
-            .parse::<u32>()
-        {
+        } else if let Some(a) = parse_asn(word) {
             asns.push(a);
         } else {
             return Err(UsageError::Invalid(format!(

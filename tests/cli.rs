@@ -333,3 +333,26 @@ fn bad_telemetry_stops_the_scan_before_it_starts() {
     assert!(err.contains("spam.csv") && err.contains("line 3"), "{err}");
     assert!(out.stdout.is_empty(), "nothing scanned");
 }
+
+#[test]
+fn a_watchlist_file_names_ases_and_prefixes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("watch.txt");
+    std::fs::write(&list, "# flagged\nAS26780  McColo\n208.72.168.0/21\n").expect("write");
+    let r = scan(&["--watchlist", &list.display().to_string(), &sample(MCCOLO)]);
+    assert_eq!(r.summary["asns"], serde_json::json!([26780]));
+    assert_eq!(
+        r.summary["extra_prefixes"],
+        serde_json::json!(["208.72.168.0/21"])
+    );
+    assert_eq!(r.events.len(), 4, "{:#?}", r.events);
+    std::fs::write(&list, "AS26780\nMcColo\n").expect("write");
+    let out = cutoff()
+        .args(["scan", "--watchlist"])
+        .arg(&list)
+        .arg(sample(MCCOLO))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}
