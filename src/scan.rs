@@ -152,7 +152,7 @@ impl ScanArgs {
                 "--collector {}: a bare collector name reads the archives, which needs --from and --to and no PATH; with PATH use NAME=PATH",
                 names[0]
             ))),
-            (true, _) if self.local_overrides().len() > 0 => Err(UsageError::Invalid(
+            (true, _) if !self.local_overrides().is_empty() => Err(UsageError::Invalid(
                 "--collector NAME=PATH needs PATH arguments; without PATH give collector names"
                     .into(),
             )),

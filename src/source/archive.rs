@@ -544,7 +544,12 @@ impl Builder<'_> {
             return;
         }
         self.failed_listings.push(k.clone());
-        let reason = format!("listing {}: {reason}", self.layout.url(k.archive, &k.dir));
+        let url = self.layout.url(k.archive, &k.dir);
+        let reason = if reason.starts_with(&url) {
+            format!("listing {reason}")
+        } else {
+            format!("listing {url}: {reason}")
+        };
         self.gap(k, kind, start, reason);
     }
 
@@ -595,7 +600,7 @@ fn plan_collector(
     let updates = plan_updates(&mut b, span_start, rib.is_some(), to, now, listings)?;
     check_holes(&mut b, &updates, span_start, to.min(now));
     let mut files = b.files;
-    files.sort_by(|a, b| (a.start, a.kind).cmp(&(b.start, b.kind)));
+    files.sort_by_key(|a| (a.start, a.kind));
     Ok(CollectorPlan {
         collector: c.name.clone(),
         files,
@@ -655,7 +660,7 @@ fn plan_updates(
         month = month.next();
     }
     // A file listed in two month folders is one file.
-    entries.sort_by(|a, b| a.1.start.cmp(&b.1.start));
+    entries.sort_by_key(|a| a.1.start);
     entries.dedup_by(|a, b| a.1.start == b.1.start);
     let interval = typical_interval(
         &entries.iter().map(|(_, e)| e.start).collect::<Vec<_>>(),

@@ -395,8 +395,10 @@ impl Fetcher {
                 futures_util::future::join_all(need.iter().map(|k| self.listing(layout, k, now)))
                     .await;
             for (k, r) in need.drain(..).zip(fetched) {
+                // Not every failed listing is a gap (the month before is only looked at for
+                // a RIB); the plan reports those that are.
                 if let Err(e) = &r {
-                    tracing::warn!("{e}");
+                    tracing::debug!("{e}");
                 }
                 listings.insert(k, r);
             }
@@ -466,7 +468,7 @@ fn list_cache_dir(dir: &Path, url: &str) -> Result<Vec<ListingEntry>, String> {
         .filter_map(|e| e.ok())
         .filter_map(|e| archive::entry_from_name(&e.file_name().to_string_lossy()))
         .collect();
-    out.sort_by(|a, b| (a.start, a.kind).cmp(&(b.start, b.kind)));
+    out.sort_by_key(|a| (a.start, a.kind));
     Ok(out)
 }
 
