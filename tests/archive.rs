@@ -669,3 +669,91 @@ fn collectors_lists_the_catalog() {
             .contains("\"linx\" is not a RouteViews or RIS collector")
     );
 }
+
+#[test]
+fn cache_location_and_mode_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let fetch = |env: &[(&str, String)]| {
+        let mut cmd = cutoff();
+        cmd.args([
+            "fetch",
+            "--from",
+            "2008-11-10",
+            "--to",
+            "2008-11-10T01:00:00Z",
+        ])
+        .args(["--collector", "rrc00", "--offline"])
+        .env_remove("CACHE_DIRECTORY")
+        .env_remove("XDG_CACHE_HOME");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // Nothing cached offline: the listing is missing, a gap, exit 3; the cache is systemd's first.
+    let (code, text) = fetch(&[("CACHE_DIRECTORY", format!("{d}/sd:{d}/other"))]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("listing not in the cache (--offline)"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end().ends_with(&format!("cache {d}/sd")),
+        "{text}"
+    );
+    let (_, text) = fetch(&[("XDG_CACHE_HOME", format!("{d}/xdg"))]);
+    assert!(
+        text.trim_end().ends_with(&format!("cache {d}/xdg/cutoff")),
+        "{text}"
+    );
+    let (_, text) = fetch(&[("HOME", d.clone())]);
+    assert!(
+        text.trim_end()
+            .ends_with(&format!("cache {d}/.cache/cutoff")),
+        "{text}"
+    );
+
+    let cases: [(&[&str], &str); 3] = [
+        (&["scan", "--asn", "1"], "--from and --to"),
+        (
+            &[
+                "scan",
+                "--asn",
+                "1",
+                "--collector",
+                "rrc00",
+                "samples/mccolo-2008-11",
+            ],
+            "with PATH use NAME=PATH",
+        ),
+        (
+            &[
+                "scan",
+                "--asn",
+                "1",
+                "--from",
+                "2008-11-10",
+                "--to",
+                "2008-11-11",
+                "--jobs",
+                "0",
+            ],
+            "--jobs must be at least 1",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = cutoff()
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
