@@ -597,10 +597,12 @@ fn plan_collector(
         b.file(k, e);
     }
     let span_start = rib.as_ref().map_or(from, |(_, e)| e.start);
-    let updates = plan_updates(&mut b, span_start, rib.is_some(), to, now, listings)?;
+    let updates = plan_updates(&mut b, span_start, to, now, listings)?;
     check_holes(&mut b, &updates, span_start, to.min(now));
     let mut files = b.files;
-    files.sort_by_key(|a| (a.start, a.kind));
+    // The update file that began before the RIB but runs past it is read right after the RIB:
+    // its older messages only replay what the RIB already holds, its newer ones are needed.
+    files.sort_by_key(|a| (a.start.max(span_start), a.kind, a.start));
     Ok(CollectorPlan {
         collector: c.name.clone(),
         files,
@@ -626,19 +628,19 @@ struct Coverage {
     interval: i64,
 }
 
-/// Add the update files from `span_start` (the RIB, or the file covering `from` when there is
-/// no RIB) up to `to`; a failed listing is a gap from where its month meets the span.
+/// Add the update files from the one covering `span_start` (the RIB, or `from` when there is
+/// no RIB; 2008 names drift, so it may begin a few minutes earlier, even in the month before)
+/// up to `to`; a failed listing is a gap from where its month meets the span.
 fn plan_updates(
     b: &mut Builder<'_>,
     span_start: Timestamp,
-    have_rib: bool,
     to: Timestamp,
     now: Timestamp,
     listings: &Listings,
 ) -> Result<Coverage, Vec<ListingKey>> {
     let mut entries: Vec<(ListingKey, ListingEntry)> = Vec::new();
     let mut failed = Vec::new();
-    let mut month = Month::of(span_start);
+    let mut month = Month::of(span_start.plus_secs(-LOOKBACK_SECS));
     while month <= Month::of(to) {
         let k = key(b.c, month, FileKind::Updates);
         match listings.get(&k) {
@@ -652,7 +654,7 @@ fn plan_updates(
                 let begin = month.start().max(span_start);
                 let end = month.next().start().min(to).min(now);
                 failed.push((begin, month.next().start()));
-                if begin <= end {
+                if begin < end {
                     b.listing_gap(&k, FileKind::Updates, begin, reason);
                 }
             }
@@ -666,17 +668,11 @@ fn plan_updates(
         &entries.iter().map(|(_, e)| e.start).collect::<Vec<_>>(),
         b.c.archive.nominal_update_secs(),
     );
-    let first_needed = |t: Timestamp| {
-        if have_rib {
-            t >= span_start
-        } else {
-            t.plus_secs(interval) > span_start
-        }
-    };
+    let covers_or_follows = |t: Timestamp| t.plus_secs(interval.min(LOOKBACK_SECS)) > span_start;
     let mut starts = Vec::new();
     for (k, e) in entries
         .iter()
-        .filter(|(_, e)| first_needed(e.start) && e.start <= to)
+        .filter(|(_, e)| covers_or_follows(e.start) && e.start <= to)
     {
         b.file(k, e);
         starts.push(e.start);
@@ -687,6 +683,9 @@ fn plan_updates(
         interval,
     })
 }
+
+/// How far before the span an update file may begin and still cover its start.
+const LOOKBACK_SECS: i64 = 1800;
 
 /// The median gap between consecutive update files (15 min at RouteViews, 5 at RIS, but some
 /// collectors and years differ).
@@ -878,6 +877,43 @@ mod tests {
                 "/cache/routeviews/bgpdata/2008.11/UPDATES/updates.20081101.0130.bz2"
             ))
         );
+    }
+
+    #[test]
+    fn the_update_file_running_past_the_rib_is_read_right_after_it() {
+        let c = Collector::named("route-views2").expect("known");
+        let feb = Month::of(t("2008-02-01"));
+        let mut l = Listings::new();
+        l.insert(
+            key(&c, feb, FileKind::Rib),
+            entries(&["rib.20080224.0000.bz2"]),
+        );
+        let upd = [
+            "updates.20080223.2326.bz2",
+            "updates.20080223.2341.bz2",
+            "updates.20080223.2356.bz2",
+            "updates.20080224.0011.bz2",
+            "updates.20080224.0026.bz2",
+        ];
+        l.insert(key(&c, feb, FileKind::Updates), entries(&upd));
+        let Planned::Done(p) = run_plan(&c, "2008-02-24T00:05", "2008-02-24T00:30", &l) else {
+            panic!("February has it all");
+        };
+        let names: Vec<String> = p.collectors[0]
+            .files
+            .iter()
+            .map(|f| f.url.rsplit('/').next().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "rib.20080224.0000.bz2",
+                "updates.20080223.2356.bz2",
+                "updates.20080224.0011.bz2",
+                "updates.20080224.0026.bz2"
+            ]
+        );
+        assert_eq!(p.gaps().count(), 0);
     }
 
     #[test]

@@ -224,13 +224,13 @@ impl ArchiveSource {
         let plan = plan.clone();
         let r = ready.clone();
         let handle = std::thread::spawn(move || {
+            // Even if this thread panics, no reader may wait for a file forever.
+            let _guard = FailPendingOnDrop(r.clone());
             let bar = fetch::progress_bar(plan.downloads().len() as u64, "fetch");
             let out = self
                 .rt
                 .block_on(fetch::fetch_plan(&self.fetcher, &plan, &r, &bar));
             bar.finish_and_clear();
-            // Every file is settled by now; this only guards against a bug leaving one pending.
-            r.fail_pending("internal error: the downloader stopped");
             out
         });
         (ready, Downloads { handle })
@@ -245,6 +245,15 @@ impl ArchiveSource {
             .block_on(fetch::fetch_plan(&self.fetcher, plan, &ready, &bar));
         bar.finish_and_clear();
         out
+    }
+}
+
+struct FailPendingOnDrop(Readiness);
+
+impl Drop for FailPendingOnDrop {
+    fn drop(&mut self) {
+        self.0
+            .fail_pending("internal error: the downloader stopped");
     }
 }
 
