@@ -46,15 +46,14 @@ impl Default for FetchConfig {
     }
 }
 
-/// `cutoff/0.1.0 (+https://…)`, so archive operators know who is asking.
+/// `cutoff/0.1.0 (+REPOSITORY)`, so archive operators know who is asking; the repository comes
+/// from Cargo.toml's `repository` and is left out while that is unset.
 pub fn user_agent() -> String {
-    format!(
-        "cutoff/{} (+{})",
-        env!("CARGO_PKG_VERSION"),
-        option_env!("CARGO_PKG_REPOSITORY")
-            .filter(|r| !r.is_empty())
-            .unwrap_or("https://github.com/cutoff-bgp/cutoff")
-    )
+    let version = env!("CARGO_PKG_VERSION");
+    match option_env!("CARGO_PKG_REPOSITORY").filter(|r| !r.is_empty()) {
+        Some(repo) => format!("cutoff/{version} (+{repo})"),
+        None => format!("cutoff/{version}"),
+    }
 }
 
 /// How a file came to be in the cache.
