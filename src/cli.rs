@@ -47,6 +47,14 @@ pub enum Command {
     /// sentence to quote (DESIGN §6). Exit status: 0 fine; 2 usage or bad input; 3 some event could
     /// not be measured (no telemetry around it).
     Correlate(crate::correlate::CorrelateArgs),
+    /// Download RouteViews / RIS files of a time range into the cache, for offline work.
+    ///
+    /// Per collector: the RIB at or before --from, then every update file up to --to, found in
+    /// the archives' monthly listings. Prints each file (got, cached, missing) and a summary
+    /// line. Exit status: 0 all there; 2 usage error; 3 something is missing.
+    Fetch(crate::source::command::FetchArgs),
+    /// List the archive collectors cutoff knows (name, archive, years active, location).
+    Collectors(crate::source::command::CollectorsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +142,8 @@ pub fn main() -> ExitStatus {
         Command::Timeline(args) => crate::scan::run_timeline_cli(*args),
         Command::Dump(args) => run_dump(args),
         Command::Correlate(args) => crate::correlate::run_cli(args),
+        Command::Fetch(args) => crate::source::command::run_fetch(args),
+        Command::Collectors(args) => crate::source::command::run_collectors(args),
     };
     match result {
         Ok(status) => status,

@@ -5,13 +5,14 @@
 //! crosses a channel; the calling thread merges the collectors by time and runs state and
 //! detection.
 
-use crate::cli::{parse_collector_override, parse_time};
+use crate::cli::parse_time;
 use crate::detect::{DetectRules, Detector, Event, Residual};
 use crate::error::{ExitStatus, UsageError};
 use crate::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
 use crate::parse::{self, FileStats, Item, RouteKind};
 use crate::report::{self, OutputFormat, RunSummary};
-use crate::source::{self, CollectorFiles, CollectorOverride, FileKind, MrtFile};
+use crate::source::fetch::Readiness;
+use crate::source::{self, CollectorArg, CollectorFiles, CollectorOverride, FileKind, MrtFile};
 use crate::state::{EligibilityRules, Msg, Tracker};
 use crate::timeline::{Recorder, VisibilityPoint};
 use crate::watch::Watch;
@@ -30,7 +31,7 @@ use std::thread;
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// MRT files, directories (one collector each, unless the archive layout names it) or globs.
-    #[arg(required = true)]
+    /// Without PATH, --from and --to read the RouteViews / RIS archives (see --collector).
     pub paths: Vec<String>,
     /// AS to watch (repeatable).
     #[arg(long = "asn")]
@@ -42,14 +43,20 @@ pub struct ScanArgs {
     #[arg(long)]
     pub watchlist: Option<PathBuf>,
     /// Report only events at or after this time (input before it still builds the baseline).
+    /// Without PATH: read the archives from the RIB at or before this time.
     #[arg(long, value_parser = parse_time)]
     pub from: Option<Timestamp>,
-    /// Report only events at or before this time.
+    /// Report only events at or before this time (without PATH: read update files up to it).
     #[arg(long, value_parser = parse_time)]
     pub to: Option<Timestamp>,
-    /// Name the collector of files under PATH: NAME=PATH (repeatable).
-    #[arg(long = "collector", value_parser = parse_collector_override)]
-    pub collectors: Vec<CollectorOverride>,
+    /// With PATH: NAME=PATH names the collector of files under PATH. Without PATH: a collector
+    /// to read from the archives, e.g. route-views2, route-views.linx, rrc00 (`cutoff
+    /// collectors` lists them) [default: route-views2 and rrc00]. Repeatable.
+    #[arg(long = "collector", value_name = "NAME[=PATH]")]
+    pub collectors: Vec<CollectorArg>,
+    /// Archive sources, cache and downloads (only without PATH).
+    #[command(flatten)]
+    pub archive: source::command::ArchiveArgs,
     /// A condition must hold this long to become an event (e.g. 15m, 90s, 0s).
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
     pub min_duration: i64,
@@ -114,6 +121,50 @@ impl ScanArgs {
             Ok(w) => w.args,
             // The defaults are constants of this file; a failure here is a bug in them.
             Err(e) => panic!("default scan arguments do not parse: {e}"),
+        }
+    }
+}
+
+impl ScanArgs {
+    /// No PATH: the files come from the archives.
+    pub fn archive_mode(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    fn local_overrides(&self) -> Vec<CollectorOverride> {
+        self.collectors
+            .iter()
+            .filter_map(|c| match c {
+                CollectorArg::Local(o) => Some(o.clone()),
+                CollectorArg::Archive(_) => None,
+            })
+            .collect()
+    }
+
+    /// Archive collector names, after checking that the mode fits the `--collector` forms.
+    pub fn archive_collectors(&self) -> Result<Vec<String>, UsageError> {
+        let names: Vec<String> = self
+            .collectors
+            .iter()
+            .filter_map(|c| match c {
+                CollectorArg::Archive(n) => Some(n.clone()),
+                CollectorArg::Local(_) => None,
+            })
+            .collect();
+        match (self.archive_mode(), names.is_empty()) {
+            (false, false) => Err(UsageError::Invalid(format!(
+                "--collector {}: a bare collector name reads the archives, which needs --from and --to and no PATH; with PATH use NAME=PATH",
+                names[0]
+            ))),
+            (true, _) if !self.local_overrides().is_empty() => Err(UsageError::Invalid(
+                "--collector NAME=PATH needs PATH arguments; without PATH give collector names"
+                    .into(),
+            )),
+            (true, _) if self.from.is_none() || self.to.is_none() => Err(UsageError::Invalid(
+                "give MRT files (PATH …), or --from and --to to read the RouteViews / RIS archives"
+                    .into(),
+            )),
+            _ => Ok(names),
         }
     }
 }
@@ -192,6 +243,8 @@ pub struct ScanPlan {
     pub lookahead: usize,
     /// Record visibility over time (`cutoff timeline`, reports).
     pub timeline: bool,
+    /// Archive input: readers wait for each file's download (or its failure) before reading.
+    pub downloads: Option<Readiness>,
 }
 
 impl ScanPlan {
@@ -228,11 +281,19 @@ impl ScanPlan {
                 )));
             }
         }
-        let collectors = source::discover(&args.paths, &args.collectors)?;
+        args.archive_collectors()?;
+        // Archive files are planned (from the archives' listings) by `run_cli`, not here.
+        let collectors = if args.archive_mode() {
+            Vec::new()
+        } else {
+            source::discover(&args.paths, &args.local_overrides())?
+        };
         let first_year = collectors
             .iter()
             .flat_map(|c| c.files.iter().filter_map(|f| f.start))
             .min()
+            // Archive files are planned later; the start of the range tells the year.
+            .or(args.from)
             .map(|t| {
                 t.to_datetime()
                     .format("%Y")
@@ -270,6 +331,7 @@ impl ScanPlan {
                 None => thread::available_parallelism().map_or(1, |n| n.get()),
             },
             timeline: false,
+            downloads: None,
         })
     }
 }
@@ -352,7 +414,16 @@ pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     } else {
         OutputFormat::Jsonl
     });
+    let mut plan = plan;
+    let downloads = if args.archive_mode() {
+        Some(plan_archive(&args, &mut plan)?)
+    } else {
+        None
+    };
     let outcome = run(&plan);
+    if let Some(d) = downloads {
+        d.join();
+    }
     for f in &outcome.summary.files {
         crate::cli::report_file_problems(&f.path, &f.stats);
     }
@@ -380,6 +451,11 @@ pub fn run_timeline_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     use crate::timeline::TimelineFormat;
     let mut plan = ScanPlan::from_args(&args)?;
     plan.timeline = true;
+    let downloads = if args.archive_mode() {
+        Some(plan_archive(&args, &mut plan)?)
+    } else {
+        None
+    };
     let format = match args.format {
         None if std::io::stdout().is_terminal() => TimelineFormat::Csv,
         None | Some(OutputFormat::Jsonl) => TimelineFormat::Jsonl,
@@ -392,6 +468,9 @@ pub fn run_timeline_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
         }
     };
     let outcome = run(&plan);
+    if let Some(d) = downloads {
+        d.join();
+    }
     for f in &outcome.summary.files {
         crate::cli::report_file_problems(&f.path, &f.stats);
     }
@@ -408,6 +487,27 @@ pub fn run_timeline_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
+}
+
+/// Archive mode: plan the files of [from, to] from the archives' listings and start
+/// downloading them; the readers wait for each.
+fn plan_archive(
+    args: &ScanArgs,
+    plan: &mut ScanPlan,
+) -> anyhow::Result<source::command::Downloads> {
+    let (Some(from), Some(to)) = (args.from, args.to) else {
+        return Err(
+            UsageError::Invalid("--from and --to are needed to read the archives".into()).into(),
+        );
+    };
+    let names = args.archive_collectors()?;
+    let collectors = source::command::collectors(&names, from, to)?;
+    let archive = args.archive.open()?;
+    let files = archive.plan(&collectors, from, to);
+    plan.collectors = files.collector_files();
+    let (ready, downloads) = archive.start(&files);
+    plan.downloads = Some(ready);
+    Ok(downloads)
 }
 
 const BATCH: usize = 2048;
@@ -470,6 +570,8 @@ pub struct Pipeline {
     detector: Detector,
     recorder: Option<Recorder>,
     now: Option<Timestamp>,
+    /// Archive input: readers wait for each file's download (or its failure).
+    downloads: Option<Readiness>,
 }
 
 impl Pipeline {
@@ -482,6 +584,7 @@ impl Pipeline {
             detector: Detector::new(plan.detect.clone()),
             recorder: plan.timeline.then(Recorder::default),
             now: None,
+            downloads: plan.downloads.clone(),
         }
     }
 
@@ -524,14 +627,17 @@ impl Pipeline {
             })
             .collect();
         let lookahead = self.lookahead;
+        let ready = self.downloads.clone();
         let files = thread::scope(|scope| {
             let mut receivers = Vec::new();
             let mut handles = Vec::new();
             for (group, base) in lanes.iter().zip(bases) {
                 let (tx, rx) = bounded::<Vec<Msg>>(64);
                 let watch = watch.clone();
-                handles
-                    .push(scope.spawn(move || read_collector(group, base, watch, tx, lookahead)));
+                let ready = ready.as_ref();
+                handles.push(
+                    scope.spawn(move || read_collector(group, base, watch, tx, lookahead, ready)),
+                );
                 receivers.push(rx);
             }
             self.drive(receivers);
@@ -692,7 +798,10 @@ fn read_collector(
     mut watch: Watch,
     tx: Sender<Vec<Msg>>,
     lookahead: usize,
+    ready: Option<&Readiness>,
 ) -> Vec<FileReport> {
+    // Without downloads every file is local and ready.
+    let wait = |f: &MrtFile| ready.map_or(Ok(()), |r| r.wait(&f.path));
     let mut reports = Vec::new();
     let mut sender = BatchSender {
         tx,
@@ -708,9 +817,16 @@ fn read_collector(
             let next = &group.files[spawned_upto];
             if prefetchable(next) {
                 let path = next.path.clone();
+                let ready = ready.cloned();
                 ahead.push_back((
                     spawned_upto,
-                    thread::spawn(move || parse::decode::read_all(&path)),
+                    thread::spawn(move || {
+                        match ready.map_or(Ok(()), |r| r.wait(&path)) {
+                            Ok(()) => parse::decode::read_all(&path),
+                            // Not downloaded: the reader reports it, these bytes are unused.
+                            Err(e) => (Vec::new(), Some(std::io::Error::other(e))),
+                        }
+                    }),
                 ));
             }
             spawned_upto += 1;
@@ -721,7 +837,16 @@ fn read_collector(
             &mut watch,
             &mut sender,
         );
-        let stats = if prefetchable(file) && lookahead > 0 {
+        let stats = if let Err(reason) = wait(file) {
+            // Missing from the archive or not downloaded: a gap, named by its URL.
+            if prefetchable(file) && lookahead > 0 {
+                ahead.pop_front();
+            }
+            FileStats {
+                problem: Some(reason),
+                ..FileStats::default()
+            }
+        } else if prefetchable(file) && lookahead > 0 {
             let (bytes, err) = ahead
                 .pop_front()
                 .filter(|(j, _)| *j == i)

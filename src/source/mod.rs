@@ -1,5 +1,12 @@
-//! Local input: expanding paths, directories and globs into MRT files, naming their
-//! collector, and ordering each collector's files in time (RIB first, then updates).
+//! Input files. Local input: expanding paths, directories and globs into MRT files, naming
+//! their collector, and ordering each collector's files in time (RIB first, then updates).
+//! Archive input (`archive`, `fetch`, `command`): planning which RouteViews / RIS files cover
+//! a time range, downloading them into a cache laid out like the archives, and handing the
+//! same [`CollectorFiles`] to the readers.
+
+pub mod archive;
+pub mod command;
+pub mod fetch;
 
 use crate::error::UsageError;
 use crate::model::{CollectorId, Timestamp};
@@ -40,6 +47,32 @@ pub struct CollectorFiles {
 pub struct CollectorOverride {
     pub name: String,
     pub path: PathBuf,
+}
+
+/// `--collector` on the command line: `NAME=PATH` names local files, a bare `NAME` picks an
+/// archive collector.
+#[derive(Debug, Clone)]
+pub enum CollectorArg {
+    Local(CollectorOverride),
+    Archive(String),
+}
+
+impl std::str::FromStr for CollectorArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('=') {
+            Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+                Ok(CollectorArg::Local(CollectorOverride {
+                    name: name.to_string(),
+                    path: PathBuf::from(path),
+                }))
+            }
+            None if !s.is_empty() => Ok(CollectorArg::Archive(s.to_string())),
+            _ => Err(format!(
+                "{s:?}: expected NAME=PATH (local files) or a collector NAME (archives)"
+            )),
+        }
+    }
 }
 
 /// Expand the command line's paths into files grouped by collector.

@@ -1,0 +1,759 @@
+//! Reading the archives through a real HTTP/1.1 server on 127.0.0.1 that serves the samples in
+//! the RouteViews and RIS layouts, with autoindex listings, and misbehaves on demand. Nothing
+//! here touches the internet.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the server does with the next request for a path (then it behaves again).
+#[derive(Debug, Clone, Copy)]
+enum Trick {
+    Status(u16),
+    /// Send the headers, then nothing for this long, then close.
+    Stall(Duration),
+    /// Send this many body bytes of a full-length response, then close.
+    Cut(usize),
+    /// Claim this many bytes more (or fewer) than the body has; send the body (or the claimed
+    /// length) and close.
+    WrongLength(i64),
+}
+
+#[derive(Default)]
+struct State {
+    /// URL prefix → folder served below it.
+    mounts: Vec<(String, PathBuf)>,
+    tricks: HashMap<String, VecDeque<Trick>>,
+    /// Paths answered 404 on every request.
+    gone: Vec<String>,
+    /// Every request: path and the start of its Range, if any.
+    log: Vec<(String, Option<u64>)>,
+}
+
+#[derive(Clone)]
+struct Server {
+    base: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Server {
+    fn start(mounts: &[(&str, PathBuf)]) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Arc::new(Mutex::new(State {
+            mounts: mounts
+                .iter()
+                .map(|(p, d)| (p.to_string(), d.clone()))
+                .collect(),
+            ..State::default()
+        }));
+        let s = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().map_while(Result::ok) {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &s);
+                });
+            }
+        });
+        Server { base, state }
+    }
+
+    fn url(&self, mount: &str) -> String {
+        format!("{}{mount}", self.base)
+    }
+
+    fn trick(&self, path: &str, tricks: &[Trick]) {
+        let mut st = self.state.lock().expect("state");
+        st.tricks
+            .entry(path.to_string())
+            .or_default()
+            .extend(tricks.iter().cloned());
+    }
+
+    fn gone(&self, path: &str) {
+        self.state
+            .lock()
+            .expect("state")
+            .gone
+            .push(path.to_string());
+    }
+
+    fn requests(&self, path: &str) -> Vec<Option<u64>> {
+        let st = self.state.lock().expect("state");
+        st.log
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, r)| *r)
+            .collect()
+    }
+
+    fn total_requests(&self) -> usize {
+        self.state.lock().expect("state").log.len()
+    }
+}
+
+fn serve(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut range = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        let lower = h.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("range: bytes=") {
+            range = v.trim().trim_end_matches('-').parse::<u64>().ok();
+        }
+    }
+    let (trick, gone, local) = {
+        let mut st = state.lock().expect("state");
+        st.log.push((path.clone(), range));
+        let trick = st.tricks.get_mut(&path).and_then(VecDeque::pop_front);
+        let gone = st.gone.contains(&path);
+        let local = st
+            .mounts
+            .iter()
+            .find_map(|(m, dir)| path.strip_prefix(m.as_str()).map(|rest| dir.join(rest)));
+        (trick, gone, local)
+    };
+    let Some(local) = local.filter(|_| !gone) else {
+        return respond(&mut conn, "404 Not Found", &[], b"not here");
+    };
+    if let Some(Trick::Status(code)) = trick {
+        return respond(&mut conn, &format!("{code} Trouble"), &[], b"try again");
+    }
+    if path.ends_with('/') {
+        return match autoindex(&local, &path) {
+            Some(html) => respond(
+                &mut conn,
+                "200 OK",
+                &[("Content-Type", "text/html")],
+                html.as_bytes(),
+            ),
+            None => respond(&mut conn, "404 Not Found", &[], b"no such folder"),
+        };
+    }
+    let Ok(body) = std::fs::read(&local) else {
+        return respond(&mut conn, "404 Not Found", &[], b"no such file");
+    };
+    send_file(&mut conn, &body, range, trick)
+}
+
+fn respond(
+    conn: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    conn.write_all(head.as_bytes())?;
+    conn.write_all(body)
+}
+
+fn send_file(
+    conn: &mut TcpStream,
+    body: &[u8],
+    range: Option<u64>,
+    trick: Option<Trick>,
+) -> std::io::Result<()> {
+    let total = body.len() as u64;
+    let (status, part, extra) = match range {
+        Some(start) if start >= total => {
+            return respond(
+                conn,
+                "416 Range Not Satisfiable",
+                &[("Content-Range", &format!("bytes */{total}"))],
+                b"",
+            );
+        }
+        Some(start) => (
+            "206 Partial Content",
+            &body[start as usize..],
+            format!("Content-Range: bytes {start}-{}/{total}\r\n", total - 1),
+        ),
+        None => ("200 OK", body, String::new()),
+    };
+    let claimed = match &trick {
+        Some(Trick::WrongLength(d)) => (part.len() as i64 + d).max(0) as usize,
+        _ => part.len(),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {claimed}\r\nAccept-Ranges: bytes\r\n{extra}Connection: close\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes())?;
+    match trick {
+        Some(Trick::Stall(d)) => {
+            conn.flush()?;
+            std::thread::sleep(d);
+            Ok(())
+        }
+        Some(Trick::Cut(n)) => conn.write_all(&part[..n.min(part.len())]),
+        _ => conn.write_all(&part[..claimed.min(part.len())]),
+    }
+}
+
+/// An Apache-style autoindex page with the oddities real listings have: sort links, the
+/// parent folder, a subfolder, checksum files, a README and a name that is no MRT file.
+fn autoindex(dir: &Path, path: &str) -> Option<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .map_while(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut rows = String::new();
+    let mut row = |href: &str, size: &str| {
+        rows.push_str(&format!(
+            "<tr><td valign=\"top\"><img src=\"/icons/unknown.gif\" alt=\"[   ]\"></td><td><a href=\"{href}\">{href}</a></td><td align=\"right\">2008-11-12 00:02  </td><td align=\"right\">{size}</td><td>&nbsp;</td></tr>\n"
+        ));
+    };
+    for n in &names {
+        let size = std::fs::metadata(dir.join(n)).map_or(0, |m| m.len());
+        row(n, &format!("{}K", size / 1024));
+        row(&format!("{n}.md5"), "1K");
+    }
+    row("old/", "-");
+    row("README", "2K");
+    row("updates.2008xx11.bz2", "1K");
+    row("bview.20081111.bz2", "1K");
+    Some(format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n <head>\n  <title>Index of {path}</title>\n </head>\n <body>\n<h1>Index of {path}</h1>\n  <table>\n   <tr><th valign=\"top\"><img src=\"/icons/blank.gif\" alt=\"[ICO]\"></th><th><a href=\"?C=N;O=D\">Name</a></th><th><a href=\"?C=M;O=A\">Last modified</a></th><th><a href=\"?C=S;O=A\">Size</a></th><th><a href=\"?C=D;O=A\">Description</a></th></tr>\n   <tr><th colspan=\"5\"><hr></th></tr>\n<tr><td valign=\"top\"><img src=\"/icons/back.gif\" alt=\"[PARENTDIR]\"></td><td><a href=\"../\">Parent Directory</a></td><td>&nbsp;</td><td align=\"right\">  - </td><td>&nbsp;</td></tr>\n{rows}   <tr><th colspan=\"5\"><hr></th></tr>\n</table>\n</body></html>\n"
+    ))
+}
+
+const MCCOLO: &str = "mccolo-2008-11";
+const UPD: &str = "/rv/bgpdata/2008.11/UPDATES/";
+
+fn rv_server() -> Server {
+    Server::start(&[("/rv/", root().join("samples").join(MCCOLO))])
+}
+
+/// The YouTube sample recompressed with gzip in the RIS layout (`rrc00/2008.02/…gz`).
+fn ris_copy(dir: &Path) -> PathBuf {
+    let month = dir.join("ris/rrc00/2008.02");
+    std::fs::create_dir_all(&month).expect("mkdir");
+    let src = root().join("samples/routeviews-2008-02-24/bgpdata/2008.02/UPDATES");
+    for e in std::fs::read_dir(&src)
+        .expect("sample")
+        .map_while(Result::ok)
+    {
+        let name = e.file_name().to_string_lossy().replace(".bz2", ".gz");
+        let mut raw = Vec::new();
+        bzip2::read::MultiBzDecoder::new(std::fs::File::open(e.path()).expect("open"))
+            .read_to_end(&mut raw)
+            .expect("sample decompresses");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).expect("gzip");
+        std::fs::write(month.join(name), gz.finish().expect("gzip")).expect("write");
+    }
+    dir.join("ris")
+}
+
+/// `cutoff ARGS --format jsonl` with quick timeouts and retries for tests.
+fn scan_archive(args: &[&str], cache: &Path) -> ScanResult {
+    let mut all: Vec<&str> = args.to_vec();
+    let cache = cache.display().to_string();
+    all.extend([
+        "--cache-dir",
+        &cache,
+        "--timeout",
+        "1s",
+        "--retry-delay",
+        "20ms",
+    ]);
+    scan(&all)
+}
+
+/// Events without the paths of the files they came from (local and cache paths differ).
+fn comparable(events: &[Value]) -> Vec<Value> {
+    fn strip(v: &Value) -> Value {
+        match v {
+            Value::String(s) if s.contains('/') => {
+                Value::String(s.rsplit('/').next().unwrap_or("").to_string())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, v)| (k.clone(), strip(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    events.iter().map(strip).collect()
+}
+
+fn same_counts(a: &ScanResult, b: &ScanResult) {
+    for key in [
+        "files_read",
+        "records",
+        "elements",
+        "truncated_records",
+        "sessions",
+    ] {
+        assert_eq!(a.summary[key], b.summary[key], "{key}");
+    }
+}
+
+#[test]
+fn scan_through_a_misbehaving_server_matches_the_local_scan() {
+    let server = rv_server();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cut = format!("{UPD}updates.20081111.2115.bz2");
+    let cut_len = std::fs::metadata(
+        root()
+            .join("samples")
+            .join(MCCOLO)
+            .join("bgpdata/2008.11/UPDATES/updates.20081111.2115.bz2"),
+    )
+    .expect("sample")
+    .len();
+    server.trick(
+        &format!("{UPD}updates.20081111.2130.bz2"),
+        &[Trick::Status(500), Trick::Status(503)],
+    );
+    server.trick(&cut, &[Trick::Cut(cut_len as usize / 2)]);
+    server.trick(
+        &format!("{UPD}updates.20081111.2145.bz2"),
+        &[Trick::Stall(Duration::from_secs(4))],
+    );
+    server.trick(
+        &format!("{UPD}updates.20081112.0000.bz2"),
+        &[Trick::WrongLength(100)],
+    );
+    server.trick(
+        &format!("{UPD}updates.20081112.0015.bz2"),
+        &[Trick::WrongLength(-100)],
+    );
+    server.trick("/rv/bgpdata/2008.11/RIBS/", &[Trick::Status(502)]);
+    let range = [
+        "--asn",
+        "26780",
+        "--from",
+        "2008-11-10",
+        "--to",
+        "2008-11-16T00:00:00Z",
+    ];
+
+    let mut args = range.to_vec();
+    let rv = server.url("/rv");
+    args.extend(["--collector", "route-views2", "--routeviews-url", &rv]);
+    let remote = scan_archive(&args, cache.path());
+    let mut local_args = range.to_vec();
+    let samples = sample(MCCOLO);
+    local_args.push(&samples);
+    let local = scan(&local_args);
+
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    assert_eq!(
+        remote.summary["gaps"],
+        Value::Array(vec![]),
+        "{}",
+        remote.stderr
+    );
+    assert_eq!(comparable(&remote.events), comparable(&local.events));
+    assert_eq!(remote.kinds()[0], "disconnected");
+    assert_eq!(remote.events[0]["time"], "2008-11-11T21:33:00Z");
+    same_counts(&remote, &local);
+    assert_eq!(remote.summary["files_read"], 577);
+
+    // Every file was asked for once, the tricked ones again, and no more.
+    assert_eq!(
+        server
+            .requests(&format!("{UPD}updates.20081111.2130.bz2"))
+            .len(),
+        3
+    );
+    assert_eq!(
+        server
+            .requests(&format!("{UPD}updates.20081111.1000.bz2"))
+            .len(),
+        1
+    );
+    // The cut file resumed where it was cut, and is byte-identical.
+    assert_eq!(server.requests(&cut), vec![None, Some(cut_len / 2)]);
+    let cached = std::fs::read(
+        cache
+            .path()
+            .join("routeviews/bgpdata/2008.11/UPDATES/updates.20081111.2115.bz2"),
+    )
+    .expect("cached");
+    let original = std::fs::read(
+        root()
+            .join("samples")
+            .join(MCCOLO)
+            .join("bgpdata/2008.11/UPDATES/updates.20081111.2115.bz2"),
+    )
+    .expect("sample");
+    assert!(
+        cached == original,
+        "the resumed file differs from the original"
+    );
+    // Claimed too long: resumed at the end (416), then fetched whole.
+    assert_eq!(
+        server
+            .requests(&format!("{UPD}updates.20081112.0000.bz2"))
+            .len(),
+        3
+    );
+    assert_eq!(
+        server
+            .requests(&format!("{UPD}updates.20081112.0015.bz2"))
+            .len(),
+        2
+    );
+    let partials = walk_names(cache.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".partial"))
+        .count();
+    assert_eq!(partials, 0);
+
+    // Offline, from the cache, without the server: the same answer.
+    let before = server.total_requests();
+    let offline = scan_archive(
+        &[
+            &range[..],
+            &[
+                "--collector",
+                "route-views2",
+                "--offline",
+                "--routeviews-url",
+                "http://127.0.0.1:9/",
+            ],
+        ]
+        .concat(),
+        cache.path(),
+    );
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    assert_eq!(comparable(&offline.events), comparable(&local.events));
+    same_counts(&offline, &local);
+    assert_eq!(server.total_requests(), before);
+}
+
+fn walk_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("dir").map_while(Result::ok) {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_names(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn missing_files_and_listings_are_named_gaps_and_exit_3() {
+    let server = rv_server();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let lost = format!("{UPD}updates.20081111.2300.bz2");
+    let broken = format!("{UPD}updates.20081111.2315.bz2");
+    server.gone(&lost);
+    server.trick(&broken, &[Trick::Status(500); 3]);
+    let (rv, ris) = (server.url("/rv"), server.url("/ris"));
+    let r = scan_archive(
+        &[
+            "--asn",
+            "26780",
+            "--from",
+            "2008-11-10",
+            "--to",
+            "2008-11-12",
+            "--collector",
+            "route-views2",
+            "--collector",
+            "rrc00",
+            "--routeviews-url",
+            &rv,
+            "--ris-url",
+            &ris,
+            "--retries",
+            "2",
+        ],
+        cache.path(),
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let gaps = r.summary["gaps"].as_array().expect("gaps");
+    let problem = |needle: &str| {
+        gaps.iter()
+            .filter(|g| g["problem"].as_str().unwrap_or("").contains(needle))
+            .count()
+    };
+    assert_eq!(
+        problem(&format!(
+            "{rv}/bgpdata/2008.11/UPDATES/updates.20081111.2300.bz2: not found (HTTP 404"
+        )),
+        1,
+        "{gaps:#?}"
+    );
+    assert_eq!(
+        problem("updates.20081111.2315.bz2: HTTP 500"),
+        1,
+        "{gaps:#?}"
+    );
+    assert_eq!(problem("gave up after 3 tries"), 1, "{gaps:#?}");
+    // RIS has no rrc00/2008.11 here: the missing listing is one gap of rrc00.
+    assert_eq!(
+        problem(&format!("listing {ris}/rrc00/2008.11/")),
+        1,
+        "{gaps:#?}"
+    );
+    assert_eq!(gaps.len(), 3, "{gaps:#?}");
+    assert!(gaps.iter().any(|g| g["collector"] == "rrc00"));
+    assert!(
+        r.stderr.contains("updates.20081111.2300.bz2"),
+        "{}",
+        r.stderr
+    );
+    // 404 is not retried; 500 is, as often as asked.
+    assert_eq!(server.requests(&lost).len(), 1);
+    assert_eq!(server.requests(&broken).len(), 3);
+    // The cut-off before the gaps is still found; the files after them were still read.
+    assert_eq!(r.events[0]["event"], "disconnected");
+    assert_eq!(r.events[0]["time"], "2008-11-11T21:33:00Z");
+    // route-views2: the RIB and 193 update files (00:00 on the 12th included), failed ones
+    // too; rrc00: its missing listing.
+    assert_eq!(r.summary["files_read"], 1 + 193 + 1);
+}
+
+#[test]
+fn fetch_then_offline_scan_of_a_ris_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&[("/ris/", ris_copy(dir.path()))]);
+    let cache = dir.path().join("cache");
+    let cache_s = cache.display().to_string();
+    let ris = server.url("/ris");
+    let range = [
+        "--from",
+        "2008-02-24T18:00:00Z",
+        "--to",
+        "2008-02-24T22:15:00Z",
+    ];
+    let fetch = |to: &str, extra: &[&str]| {
+        let out = cutoff()
+            .arg("fetch")
+            .args([range[0], range[1], "--to", to])
+            .args([
+                "--collector",
+                "rrc00",
+                "--ris-url",
+                &ris,
+                "--cache-dir",
+                &cache_s,
+                "--retry-delay",
+                "10ms",
+            ])
+            .args(extra)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = fetch(range[3], &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("got ")).count(),
+        16,
+        "{text}"
+    );
+    assert!(
+        text.lines().last().unwrap_or("").contains("16 downloaded"),
+        "{text}"
+    );
+    let (code, text) = fetch(range[3], &["--offline"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("cached ")).count(),
+        16,
+        "{text}"
+    );
+
+    let offline = scan(&[
+        "--asn",
+        "17557",
+        range[0],
+        range[1],
+        range[2],
+        range[3],
+        "--collector",
+        "rrc00",
+        "--offline",
+        "--cache-dir",
+        &cache_s,
+        "--ris-url",
+        "http://127.0.0.1:9/",
+    ]);
+    let youtube = sample("routeviews-2008-02-24");
+    let local = scan(&[
+        "--asn", "17557", range[0], range[1], range[2], range[3], &youtube,
+    ]);
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    assert!(!offline.events.is_empty());
+    let when = |r: &ScanResult| -> Vec<(Value, Value)> {
+        r.events
+            .iter()
+            .map(|e| (e["event"].clone(), e["time"].clone()))
+            .collect()
+    };
+    assert_eq!(when(&offline), when(&local));
+    same_counts(&offline, &local);
+    assert_eq!(offline.summary["collectors"], serde_json::json!(["rrc00"]));
+
+    // Asking for hours the archive does not have: a named gap, exit 3.
+    let (code, text) = fetch("2008-02-25T02:00:00Z", &["--offline"]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains(
+            "missing  rrc00  no update file from 2008-02-24T22:11:00Z to 2008-02-25T02:00:00Z"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn collectors_lists_the_catalog() {
+    let out = cutoff()
+        .args(["collectors", "--format", "jsonl"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let default: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["default"] == true)
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(default, ["route-views2", "rrc00"]);
+    assert!(
+        rows.iter()
+            .any(|r| r["name"] == "rrc02" && r["last_year"] == 2008)
+    );
+    let bad = cutoff()
+        .args([
+            "fetch",
+            "--from",
+            "2008-11-10",
+            "--to",
+            "2008-11-11",
+            "--collector",
+            "linx",
+            "--offline",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("\"linx\" is not a RouteViews or RIS collector")
+    );
+}
+
+#[test]
+fn cache_location_and_mode_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    let fetch = |env: &[(&str, String)]| {
+        let mut cmd = cutoff();
+        cmd.args([
+            "fetch",
+            "--from",
+            "2008-11-10",
+            "--to",
+            "2008-11-10T01:00:00Z",
+        ])
+        .args(["--collector", "rrc00", "--offline"])
+        .env_remove("CACHE_DIRECTORY")
+        .env_remove("XDG_CACHE_HOME");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // Nothing cached offline: the listing is missing, a gap, exit 3; the cache is systemd's first.
+    let (code, text) = fetch(&[("CACHE_DIRECTORY", format!("{d}/sd:{d}/other"))]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("listing not in the cache (--offline)"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end().ends_with(&format!("cache {d}/sd")),
+        "{text}"
+    );
+    let (_, text) = fetch(&[("XDG_CACHE_HOME", format!("{d}/xdg"))]);
+    assert!(
+        text.trim_end().ends_with(&format!("cache {d}/xdg/cutoff")),
+        "{text}"
+    );
+    let (_, text) = fetch(&[("HOME", d.clone())]);
+    assert!(
+        text.trim_end()
+            .ends_with(&format!("cache {d}/.cache/cutoff")),
+        "{text}"
+    );
+
+    let cases: [(&[&str], &str); 3] = [
+        (&["scan", "--asn", "1"], "--from and --to"),
+        (
+            &[
+                "scan",
+                "--asn",
+                "1",
+                "--collector",
+                "rrc00",
+                "samples/mccolo-2008-11",
+            ],
+            "with PATH use NAME=PATH",
+        ),
+        (
+            &[
+                "scan",
+                "--asn",
+                "1",
+                "--from",
+                "2008-11-10",
+                "--to",
+                "2008-11-11",
+                "--jobs",
+                "0",
+            ],
+            "--jobs must be at least 1",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = cutoff()
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
