@@ -4,6 +4,7 @@
 //! `scan` orchestrating it on local files.
 
 pub mod cli;
+pub mod config;
 pub mod correlate;
 pub mod detect;
 pub mod dump;
