@@ -41,6 +41,16 @@ pub enum Command {
     /// sentence to quote (DESIGN §6). Exit status: 0 fine; 2 usage or bad input; 3 some event could
     /// not be measured (no telemetry around it).
     Correlate(crate::correlate::CorrelateArgs),
+    /// Watch ASes incrementally, for cron or a systemd timer: read only new files, alert once.
+    ///
+    /// Takes a lock, loads the checkpoint from the state directory, reads the files that are new
+    /// since the last run, raises each event once to the configured sinks, and writes the
+    /// checkpoint atomically. Prints nothing when nothing happened. Exit status: 0 fine (also when
+    /// another run holds the lock); 1 alerts raised (only with --exit-code); 2 configuration or
+    /// fatal error (a corrupt checkpoint included); 3 input incomplete (missing or corrupt files).
+    Monitor(crate::monitor::MonitorArgs),
+    /// Print the effective monitor configuration (defaults filled in), or the example.
+    Config(crate::monitor::ConfigArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,6 +137,8 @@ pub fn main() -> ExitStatus {
         Command::Scan(args) => crate::scan::run_cli(*args),
         Command::Dump(args) => run_dump(args),
         Command::Correlate(args) => crate::correlate::run_cli(args),
+        Command::Monitor(args) => crate::monitor::run_cli(args),
+        Command::Config(args) => crate::monitor::run_config_cli(args),
     };
     match result {
         Ok(status) => status,
