@@ -162,10 +162,8 @@ impl AppendFile {
         text.push('\n');
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        if created {
-            if let Some(dir) = self.path.parent() {
-                crate::monitor::sync_dir(dir)?;
-            }
+        if created && let Some(dir) = self.path.parent() {
+            crate::monitor::sync_dir(dir)?;
         }
         Ok(())
     }

@@ -546,10 +546,10 @@ impl MonitorConfig {
             if !seen.insert(w.asn) {
                 return Err(format!("watch[{i}].asn: AS{} is listed twice", w.asn.0));
             }
-            if let (Some(s), Some(u)) = (w.since, w.until) {
-                if s > u {
-                    return Err(format!("watch[{i}]: since is after until"));
-                }
+            if let (Some(s), Some(u)) = (w.since, w.until)
+                && s > u
+            {
+                return Err(format!("watch[{i}]: since is after until"));
             }
         }
         self.validate_source()?;
@@ -694,10 +694,10 @@ fn validate_sink(i: usize, s: &SinkConfig) -> Result<(), String> {
                 (None, Some(_)) => {}
                 _ => return Err(format!("{key}: give exactly one of url and url_env")),
             }
-            if let Some(v) = &h.bearer_token_env {
-                if v.is_empty() {
-                    return Err(format!("{key}.bearer_token_env: empty variable name"));
-                }
+            if let Some(v) = &h.bearer_token_env
+                && v.is_empty()
+            {
+                return Err(format!("{key}.bearer_token_env: empty variable name"));
             }
             Ok(())
         }

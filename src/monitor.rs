@@ -661,24 +661,24 @@ pub fn select_collector(
             break; // may still be being written: it and what follows wait for the next run
         }
         if f.kind == FileKind::Updates {
-            if let (Some(prev), Some(c)) = (cursor.last_update, cadence) {
-                if (start.secs - prev) * 2 > c * 3 {
-                    let waited = cursor
-                        .hold
-                        .as_ref()
-                        .filter(|h| h.next == start.secs)
-                        .map_or(0, |h| now - h.since);
-                    if waited < rules.grace {
-                        if cursor.hold.as_ref().is_none_or(|h| h.next != start.secs) {
-                            cursor.hold = Some(Hold {
-                                next: start.secs,
-                                since: now,
-                            });
-                        }
-                        break;
+            if let (Some(prev), Some(c)) = (cursor.last_update, cadence)
+                && (start.secs - prev) * 2 > c * 3
+            {
+                let waited = cursor
+                    .hold
+                    .as_ref()
+                    .filter(|h| h.next == start.secs)
+                    .map_or(0, |h| now - h.since);
+                if waited < rules.grace {
+                    if cursor.hold.as_ref().is_none_or(|h| h.next != start.secs) {
+                        cursor.hold = Some(Hold {
+                            next: start.secs,
+                            since: now,
+                        });
                     }
-                    declare_missing(collector, prev, start.secs, c, now, retry, sel);
+                    break;
                 }
+                declare_missing(collector, prev, start.secs, c, now, retry, sel);
             }
             cursor.last_update = Some(start.secs);
         }
