@@ -167,10 +167,10 @@ fn init_logging(quiet: u8) {
 }
 
 fn run_dump(args: DumpArgs) -> anyhow::Result<ExitStatus> {
-    if let (Some(f), Some(t)) = (args.from, args.to) {
-        if f > t {
-            return Err(UsageError::Invalid("--from is after --to".into()).into());
-        }
+    if let (Some(f), Some(t)) = (args.from, args.to)
+        && f > t
+    {
+        return Err(UsageError::Invalid("--from is after --to".into()).into());
     }
     let groups = source::discover(&args.paths, &args.collectors)?;
     let mut filter = DumpFilter::new(args.prefixes, args.asns, args.peers, args.from, args.to);

@@ -204,10 +204,10 @@ impl ScanPlan {
                 "say which AS to watch: --asn 26780 (or --watchlist FILE)".into(),
             ));
         }
-        if let (Some(f), Some(t)) = (args.from, args.to) {
-            if f > t {
-                return Err(UsageError::Invalid("--from is after --to".into()));
-            }
+        if let (Some(f), Some(t)) = (args.from, args.to)
+            && f > t
+        {
+            return Err(UsageError::Invalid("--from is after --to".into()));
         }
         let mut exclude_asns = Vec::new();
         let mut exclude_ips = Vec::new();
@@ -482,14 +482,14 @@ fn drive(
             continue;
         };
         let t = msg.time();
-        if let Some(n) = now {
-            if t.secs > n.secs {
-                for snap in tracker.take_snapshots(n) {
-                    detector.observe(snap);
-                }
-                detector.advance(t);
-                detector.fill_evidence(tracker, n);
+        if let Some(n) = now
+            && t.secs > n.secs
+        {
+            for snap in tracker.take_snapshots(n) {
+                detector.observe(snap);
             }
+            detector.advance(t);
+            detector.fill_evidence(tracker, n);
         }
         if now.is_none_or(|n| t > n) {
             now = Some(t);
