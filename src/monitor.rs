@@ -1138,3 +1138,437 @@ pub fn sink_names(config: &MonitorConfig) -> Vec<String> {
         .map(|s: &SinkConfig| s.name().unwrap_or(s.kind()).to_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{EventKind, Evidence};
+
+    fn listed(name: &str, age: i64) -> Listed {
+        let path = PathBuf::from(format!("/m/bgpdata/2008.11/UPDATES/{name}"));
+        let (kind, start) = crate::source::kind_and_time(&path);
+        Listed {
+            file: MrtFile {
+                path,
+                collector: CollectorId::new("route-views2"),
+                kind,
+                start,
+            },
+            age,
+        }
+    }
+
+    fn rules(grace: i64) -> SelectRules {
+        SelectRules {
+            start: Start::LatestRib,
+            settle: 60,
+            grace,
+            retry_for: 7 * 86400,
+        }
+    }
+
+    fn names(files: &[MrtFile]) -> Vec<String> {
+        files
+            .iter()
+            .map(|f| {
+                f.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_hole_waits_for_the_grace_period_then_is_a_gap_and_a_late_file_is_reported() {
+        let mut listing: Vec<Listed> = ["0000", "0015", "0045", "0100", "0115"]
+            .iter()
+            .map(|t| listed(&format!("updates.20081111.{t}.bz2"), 3600))
+            .collect();
+        let mut cursor = Cursor::default();
+        let mut retry = Vec::new();
+        let now = 1_000_000;
+        let mut sel = Selection::default();
+        let got = select_collector(
+            "route-views2",
+            &listing,
+            &mut cursor,
+            &mut retry,
+            &rules(3600),
+            now,
+            &mut sel,
+        );
+        assert_eq!(
+            names(&got),
+            ["updates.20081111.0000.bz2", "updates.20081111.0015.bz2"]
+        );
+        assert!(sel.warnings.is_empty() && sel.missing.is_empty() && !sel.incomplete);
+        assert!(cursor.hold.is_some(), "held at the hole");
+
+        // Within the grace period nothing moves and nothing is said.
+        let mut sel = Selection::default();
+        let got = select_collector(
+            "route-views2",
+            &listing,
+            &mut cursor,
+            &mut retry,
+            &rules(3600),
+            now + 1800,
+            &mut sel,
+        );
+        assert!(got.is_empty() && sel.warnings.is_empty());
+
+        // After it, the hole is a gap and reading goes on.
+        let mut sel = Selection::default();
+        let got = select_collector(
+            "route-views2",
+            &listing,
+            &mut cursor,
+            &mut retry,
+            &rules(3600),
+            now + 3600,
+            &mut sel,
+        );
+        assert_eq!(
+            names(&got),
+            [
+                "updates.20081111.0045.bz2",
+                "updates.20081111.0100.bz2",
+                "updates.20081111.0115.bz2"
+            ]
+        );
+        assert_eq!(sel.missing.len(), 1);
+        assert_eq!(sel.missing[0].time.rfc3339(), "2008-11-11T00:30:00Z");
+        assert!(sel.incomplete);
+        assert_eq!(sel.warnings.len(), 1, "{:?}", sel.warnings);
+        assert_eq!(retry.len(), 1);
+
+        // Nothing new: silent, and the missing file stays on the retry list.
+        let mut sel = Selection::default();
+        let got = select_collector(
+            "route-views2",
+            &listing,
+            &mut cursor,
+            &mut retry,
+            &rules(3600),
+            now + 4000,
+            &mut sel,
+        );
+        assert!(got.is_empty() && sel.warnings.is_empty() && !sel.incomplete);
+        assert_eq!(retry.len(), 1);
+
+        // The missing file turns up: reported once, not read, off the retry list.
+        listing.push(listed("updates.20081111.0030.bz2", 3600));
+        listing.sort_by(|a, b| file_order(&a.file).cmp(&file_order(&b.file)));
+        let mut sel = Selection::default();
+        let got = select_collector(
+            "route-views2",
+            &listing,
+            &mut cursor,
+            &mut retry,
+            &rules(3600),
+            now + 5000,
+            &mut sel,
+        );
+        assert!(got.is_empty());
+        assert!(
+            sel.warnings[0].contains("turned up after it was declared missing"),
+            "{:?}",
+            sel.warnings
+        );
+        assert!(retry.is_empty());
+        let mut sel = Selection::default();
+        select_collector(
+            "route-views2",
+            &listing,
+            &mut cursor,
+            &mut retry,
+            &rules(3600),
+            now + 6000,
+            &mut sel,
+        );
+        assert!(sel.warnings.is_empty(), "said once");
+    }
+
+    #[test]
+    fn fresh_files_wait_and_the_first_run_starts_at_the_latest_rib() {
+        let listing = vec![
+            listed("rib.20081110.0000.bz2", 9999),
+            listed("updates.20081110.0000.bz2", 9999),
+            listed("rib.20081110.0200.bz2", 9999),
+            listed("updates.20081110.0200.bz2", 9999),
+            listed("updates.20081110.0215.bz2", 10),
+        ];
+        let mut cursor = Cursor::default();
+        let mut retry = Vec::new();
+        let mut sel = Selection::default();
+        let got = select_collector(
+            "route-views2",
+            &listing,
+            &mut cursor,
+            &mut retry,
+            &rules(0),
+            0,
+            &mut sel,
+        );
+        assert_eq!(
+            names(&got),
+            ["rib.20081110.0200.bz2", "updates.20081110.0200.bz2"]
+        );
+        let mut sel = Selection::default();
+        let mut later = listing.clone();
+        later[4].age = 120;
+        let got = select_collector(
+            "route-views2",
+            &later,
+            &mut cursor,
+            &mut retry,
+            &rules(0),
+            0,
+            &mut sel,
+        );
+        assert_eq!(names(&got), ["updates.20081110.0215.bz2"]);
+        assert!(
+            sel.warnings.is_empty(),
+            "files before the start are not late: {:?}",
+            sel.warnings
+        );
+    }
+
+    #[test]
+    fn retries_expire_with_a_message() {
+        let mut retry = vec![Missing {
+            collector: "rrc00".into(),
+            after: 0,
+            before: 900,
+            declared: 100,
+        }];
+        let mut w = Vec::new();
+        expire_retries(&mut retry, 1000, 1099, &mut w);
+        assert_eq!(retry.len(), 1);
+        expire_retries(&mut retry, 1000, 1100, &mut w);
+        assert!(retry.is_empty());
+        assert!(w[0].contains("gave up waiting"), "{w:?}");
+    }
+
+    // ----- the run, with a scripted pipeline -----
+
+    /// Emits the scripted events when the file of the same name is fed.
+    struct Fake {
+        script: BTreeMap<String, Vec<Event>>,
+        fed: Vec<String>,
+    }
+
+    impl Incremental for Fake {
+        fn feed(&mut self, collectors: &[CollectorFiles], missing: &[MissingData]) -> Fed {
+            let mut fed = Fed::default();
+            for f in with_placeholders(collectors, missing)
+                .iter()
+                .flat_map(|c| &c.files)
+            {
+                let name = f
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                fed.events
+                    .extend(self.script.get(&name).cloned().unwrap_or_default());
+                self.fed.push(name);
+            }
+            fed
+        }
+        fn state(&self) -> serde_json::Value {
+            serde_json::json!({ "fed": self.fed })
+        }
+        fn visible_peers(&self) -> BTreeMap<u32, usize> {
+            [(26780, 36)].into()
+        }
+    }
+
+    fn event(kind: EventKind, secs: i64) -> Event {
+        Event {
+            event: kind,
+            asn: 26780,
+            time: Timestamp::from_secs(secs),
+            upstream: None,
+            prefix: None,
+            last_upstreams: None,
+            last_seen_via: Default::default(),
+            last_route: None,
+            upstreams: None,
+            outage_secs: None,
+            reason: None,
+            evidence: Evidence::default(),
+            evidence_upstreams: Vec::new(),
+        }
+    }
+
+    fn factory(script: BTreeMap<String, Vec<Event>>) -> Box<PipelineFactory> {
+        Box::new(move |_plan, state| {
+            let fed = state
+                .and_then(|s| serde_json::from_value::<Vec<String>>(s["fed"].clone()).ok())
+                .unwrap_or_default();
+            Ok(Box::new(Fake {
+                script: script.clone(),
+                fed,
+            }) as Box<dyn Incremental>)
+        })
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        config: MonitorConfig,
+    }
+
+    fn setup(extra: &str) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("mirror/bgpdata/2008.11/UPDATES")).expect("mkdir");
+        let text = format!(
+            "state_dir = \"state\"\n[[watch]]\nasn = 26780\nlabel = \"McColo\"\nsince = \"2008-11-11\"\n\
+             [source]\nmirror = [\"mirror\"]\nsettle = \"0s\"\n\
+             [[sink]]\ntype = \"file\"\npath = \"alerts.jsonl\"\n{extra}"
+        );
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, text).expect("write config");
+        let config = MonitorConfig::load(&path).expect("config");
+        std::fs::create_dir_all(config.state_dir()).expect("state dir");
+        Setup { dir, config }
+    }
+
+    impl Setup {
+        fn add(&self, name: &str) {
+            std::fs::write(
+                self.dir
+                    .path()
+                    .join("mirror/bgpdata/2008.11/UPDATES")
+                    .join(name),
+                b"",
+            )
+            .expect("add file");
+        }
+        fn alert_keys(&self) -> Vec<String> {
+            std::fs::read_to_string(self.dir.path().join("alerts.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Alert>(l).ok())
+                .map(|a| a.key)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn alerts_are_raised_once_within_since_and_recorded_per_sink() {
+        let s = setup("");
+        let script: BTreeMap<String, Vec<Event>> = [
+            // Before `since`: detected, counted, not alerted.
+            (
+                "updates.20081110.0000.bz2".to_string(),
+                vec![event(EventKind::UpstreamLost, 1226275200)],
+            ),
+            (
+                "updates.20081111.2145.bz2".to_string(),
+                vec![event(EventKind::Disconnected, 1226439180)],
+            ),
+        ]
+        .into();
+        let make = factory(script);
+        let store = Store::new(s.config.state_dir());
+        s.add("updates.20081110.0000.bz2");
+        let (r, _) = run_locked(&s.config, &store, &*make, 2_000_000_000).expect("run 1");
+        assert_eq!(
+            (r.alerts_raised, r.files_processed),
+            (0, 0),
+            "the fake reports no files"
+        );
+        s.add("updates.20081111.2145.bz2");
+        // The second file is far after the first: with the default grace it waits.
+        let (r, ck) = run_locked(&s.config, &store, &*make, 2_000_000_000).expect("run 2");
+        assert_eq!(r.alerts_raised, 0);
+        assert!(ck.collectors["route-views2"].hold.is_some());
+        let (r, ck) = run_locked(&s.config, &store, &*make, 2_000_000_000 + 3600).expect("run 3");
+        assert!(r.incomplete, "the hole became a gap");
+        assert_eq!(r.alerts_raised, 1);
+        assert_eq!(ck.alerts.len(), 1);
+        assert!(ck.alerts[0].pending.is_empty());
+        assert!(ck.alerts[0].delivered.contains_key("file"));
+        assert_eq!(ck.counters.events["upstream_lost"], 1);
+        assert_eq!(
+            s.alert_keys(),
+            ["AS26780/disconnected/2008-11-11T21:33:00Z"]
+        );
+        let (r, _) = run_locked(&s.config, &store, &*make, 2_000_000_000 + 4000).expect("run 4");
+        assert_eq!((r.alerts_raised, r.incomplete), (0, false));
+        assert_eq!(s.alert_keys().len(), 1);
+    }
+
+    #[test]
+    fn an_undelivered_alert_stays_pending_and_goes_out_next_run() {
+        let s = setup("");
+        let flag = s.dir.path().join("ok");
+        let mut config = s.config.clone();
+        config.sinks.push(SinkConfig::Exec(crate::config::ExecSink {
+            name: Some("pager".into()),
+            command: vec!["test".into(), "-e".into(), flag.display().to_string()],
+            timeout: crate::config::Secs(10),
+        }));
+        let script = [(
+            "updates.20081111.2145.bz2".to_string(),
+            vec![event(EventKind::Disconnected, 1226439180)],
+        )]
+        .into();
+        let make = factory(script);
+        let store = Store::new(config.state_dir());
+        s.add("updates.20081111.2145.bz2");
+        let (r, ck) = run_locked(&config, &store, &*make, 2_000_000_000).expect("run 1");
+        assert_eq!((r.alerts_raised, r.undelivered), (1, 1));
+        assert_eq!(ck.alerts[0].pending.iter().collect::<Vec<_>>(), ["pager"]);
+        assert_eq!(s.alert_keys().len(), 1, "the file sink got it");
+        std::fs::write(&flag, b"").expect("flag");
+        let (r, ck) = run_locked(&config, &store, &*make, 2_000_000_100).expect("run 2");
+        assert_eq!((r.alerts_raised, r.undelivered), (0, 0));
+        assert!(ck.alerts[0].delivered.contains_key("pager"));
+        assert_eq!(s.alert_keys().len(), 1, "not written twice");
+    }
+
+    #[test]
+    fn checkpoints_refuse_corruption_and_keep_the_previous_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path());
+        assert!(store.load().expect("empty").is_none());
+        let mut ck = Checkpoint::new(vec![1]);
+        store.save(&mut ck, 1).expect("save");
+        ck.counters.runs = 5;
+        store.save(&mut ck, 2).expect("save");
+        let prev: Checkpoint = serde_json::from_slice(
+            &std::fs::read(dir.path().join("checkpoint.json.prev")).expect("prev"),
+        )
+        .expect("parses");
+        assert_eq!(prev.counters.runs, 0);
+        assert_eq!(
+            store.load().expect("loads").map(|c| c.counters.runs),
+            Some(5)
+        );
+
+        std::fs::write(store.path(), b"{\"version\": 1, \"asns\": [").expect("corrupt");
+        let e = store.load().unwrap_err();
+        assert!(
+            e.contains("corrupt checkpoint") && e.contains("checkpoint.json.prev"),
+            "{e}"
+        );
+        std::fs::write(store.path(), b"{\"version\": 99}").expect("other version");
+        let e = store.load().unwrap_err();
+        assert!(e.contains("checkpoint version 99"), "{e}");
+        std::fs::remove_file(store.path()).expect("rm");
+        let e = store.load().unwrap_err();
+        assert!(e.contains("is missing but"), "{e}");
+    }
+
+    #[test]
+    fn the_lock_is_exclusive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let held = Lock::acquire(dir.path()).expect("lock").expect("free");
+        assert!(Lock::acquire(dir.path()).expect("lock").is_none());
+        drop(held);
+        assert!(Lock::acquire(dir.path()).expect("lock").is_some());
+    }
+}
