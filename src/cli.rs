@@ -31,6 +31,12 @@ pub struct Cli {
 pub enum Command {
     /// Find when the watched ASes lost upstreams, went dark, and came back.
     Scan(Box<crate::scan::ScanArgs>),
+    /// Visibility over time: eligible peers seeing each watched AS, per upstream and prefix.
+    ///
+    /// One point per change (each holds until the next point of its AS), as CSV (one column
+    /// per upstream; the default on a terminal) or JSON Lines (with prefixes and peers not
+    /// counted, then the run summary). Takes the same arguments as `scan`.
+    Timeline(Box<crate::scan::ScanArgs>),
     /// Print the routing messages behind a claim (bgpdump -m format by default).
     Dump(DumpArgs),
     /// Did spam fall when the AS was cut off? Correlate scan events with spam telemetry.
@@ -135,6 +141,7 @@ pub fn main() -> ExitStatus {
     init_logging(cli.quiet);
     let result = match cli.command {
         Command::Scan(args) => crate::scan::run_cli(*args),
+        Command::Timeline(args) => crate::scan::run_timeline_cli(*args),
         Command::Dump(args) => run_dump(args),
         Command::Correlate(args) => crate::correlate::run_cli(args),
         Command::Monitor(args) => crate::monitor::run_cli(args),

@@ -5,7 +5,7 @@
 
 use crate::model::{Prefix, Timestamp};
 use crate::state::{LastRoute, Noise, Snapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How much visibility may remain for "no longer visible": a peer count or a percentage.
@@ -59,7 +59,14 @@ impl Serialize for Residual {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl<'de> Deserialize<'de> for Residual {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DetectRules {
     /// A condition must hold this long (seconds) to become an event.
     pub min_duration_secs: i64,
@@ -71,7 +78,7 @@ pub struct DetectRules {
     pub min_peers: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     UpstreamLost,
@@ -96,7 +103,7 @@ impl EventKind {
 }
 
 /// One finding, with the evidence behind it. Serialised as one JSON Lines object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     pub event: EventKind,
     pub asn: u32,
@@ -111,7 +118,7 @@ pub struct Event {
     pub last_upstreams: Option<Vec<u32>>,
     /// `disconnected`, `upstream_lost`, `prefix_dark`: the last route seen, per upstream
     /// (or for the prefix): when it ended, who carried it, its path and file.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_seen_via: BTreeMap<u32, LastRoute>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_route: Option<LastRoute>,
@@ -145,7 +152,7 @@ pub enum Scope {
 }
 
 /// Peer counts before and after, so a reader can judge the strength of a finding.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Evidence {
     /// Eligible peer ASNs seeing the AS (or the prefix, or via the upstream): the most seen
     /// before the condition began, and the number when it was confirmed.
@@ -166,20 +173,20 @@ pub struct Evidence {
 }
 
 /// A condition being watched until it has held long enough.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
     since: Timestamp,
     before: Snapshot,
     at: Snapshot,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Status {
     Active,
     Lost,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct AsDetect {
     ready: bool,
     disconnected: Option<Timestamp>,
@@ -203,6 +210,8 @@ struct AsDetect {
     dark_pending: BTreeMap<Prefix, Pending>,
 }
 
+/// Serialisable so that `monitor` can stop between runs and go on where it was.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Detector {
     rules: DetectRules,
     per_as: BTreeMap<u32, AsDetect>,
@@ -286,6 +295,24 @@ impl Detector {
             }
         }
         self.filled = self.events.len();
+    }
+
+    /// The events confirmed (and given their evidence) so far, in time order; they are not
+    /// returned again.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        let mut done: Vec<Event> = self.events.drain(..self.filled).collect();
+        self.filled = 0;
+        done.sort_by_key(|e| (e.time, e.asn, e.event));
+        done
+    }
+
+    pub fn rules(&self) -> &DetectRules {
+        &self.rules
+    }
+
+    /// Replace the rules (a monitor's thresholds may change between runs).
+    pub fn set_rules(&mut self, rules: DetectRules) {
+        self.rules = rules;
     }
 
     /// All events, in time order.

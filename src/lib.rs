@@ -19,4 +19,5 @@ pub mod scan;
 pub mod source;
 pub mod state;
 pub mod telemetry;
+pub mod timeline;
 pub mod watch;

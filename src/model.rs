@@ -1,7 +1,7 @@
 //! Plain data types shared by every stage: time, collectors, peers, prefixes, AS paths.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -56,8 +56,27 @@ impl Serialize for Timestamp {
     }
 }
 
+impl std::str::FromStr for Timestamp {
+    type Err = String;
+    /// RFC 3339, the form [`Timestamp::rfc3339`] writes.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = DateTime::parse_from_rfc3339(s).map_err(|e| format!("{s:?}: {e}"))?;
+        Ok(Timestamp {
+            secs: t.timestamp(),
+            micros: t.timestamp_subsec_micros(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A route collector such as `route-views2` or `rrc00`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CollectorId(pub Arc<str>);
 
 impl CollectorId {
@@ -76,7 +95,7 @@ impl fmt::Display for CollectorId {
 }
 
 /// One BGP session at one collector: the unit that carries routes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PeerId {
     pub collector: CollectorId,
     pub ip: IpAddr,
@@ -101,7 +120,7 @@ pub enum PathHop {
 pub struct AsPath(pub Vec<PathHop>);
 
 /// Who originates a route, as far as the path can tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Origin {
     /// A plain AS at the end of the path.
     As(u32),
@@ -182,6 +201,74 @@ impl fmt::Display for AsPath {
     }
 }
 
+/// Paths are saved in bgpdump notation: compact, and readable in a checkpoint.
+impl Serialize for AsPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AsPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Maps whose keys are not strings (tuples, sessions) saved as JSON lists of `[key, value]`
+/// pairs: JSON objects only have string keys. Use with `#[serde(with = "crate::model::pairs")]`.
+pub mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<'a, M, K, V, S>(map: &'a M, s: S) -> Result<S::Ok, S::Error>
+    where
+        &'a M: IntoIterator<Item = (&'a K, &'a V)>,
+        K: Serialize + 'a,
+        V: Serialize + 'a,
+        S: Serializer,
+    {
+        s.collect_seq(map)
+    }
+
+    pub fn deserialize<'de, M, K, V, D>(d: D) -> Result<M, D::Error>
+    where
+        M: FromIterator<(K, V)>,
+        K: Deserialize<'de>,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+/// [`pairs`] for an optional map.
+pub mod pairs_opt {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<'a, M, K, V, S>(map: &'a Option<M>, s: S) -> Result<S::Ok, S::Error>
+    where
+        &'a M: IntoIterator<Item = (&'a K, &'a V)>,
+        K: Serialize + 'a,
+        V: Serialize + 'a,
+        S: Serializer,
+    {
+        match map {
+            Some(m) => s.serialize_some(&m.into_iter().collect::<Vec<_>>()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, M, K, V, D>(d: D) -> Result<Option<M>, D::Error>
+    where
+        M: FromIterator<(K, V)>,
+        K: Deserialize<'de>,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Option::<Vec<(K, V)>>::deserialize(d)?.map(|v| v.into_iter().collect()))
+    }
+}
+
 impl std::str::FromStr for AsPath {
     type Err = String;
     /// Parses `"701 3491 {1,2} 17557"`, the notation bgpdump prints.
@@ -234,6 +321,21 @@ mod tests {
     fn display_round_trips_bgpdump_notation() {
         let s = "701 3491 {7018,3356} 17557";
         assert_eq!(p(s).to_string(), s);
+    }
+
+    #[test]
+    fn timestamps_and_paths_round_trip_through_json() {
+        let t = Timestamp {
+            secs: 1226439180,
+            micros: 42,
+        };
+        let json = serde_json::to_string(&t).expect("serialises");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).ok(), Some(t));
+        let path = p("3549 {26780,64512}");
+        let json = serde_json::to_string(&path).expect("serialises");
+        assert_eq!(json, "\"3549 {26780,64512}\"");
+        assert_eq!(serde_json::from_str::<AsPath>(&json).ok(), Some(path));
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 
     #[test]

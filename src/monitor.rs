@@ -75,12 +75,7 @@ pub struct MissingData {
     pub reason: String,
 }
 
-/// What one `feed` found.
-#[derive(Debug, Default)]
-pub struct Fed {
-    pub events: Vec<Event>,
-    pub files: Vec<FileReport>,
-}
+pub use crate::scan::Fed;
 
 /// The incremental pipeline as the monitor uses it (`scan::Pipeline` in the real build; a
 /// scripted fake in tests).
@@ -89,7 +84,7 @@ pub trait Incremental {
     /// `missing` marks where files are known to be missing, between them.
     fn feed(&mut self, collectors: &[CollectorFiles], missing: &[MissingData]) -> Fed;
     /// Everything needed to continue later, as JSON (it carries its own version).
-    fn state(&self) -> serde_json::Value;
+    fn state(&mut self) -> Result<serde_json::Value, String>;
     /// Eligible peer ASNs currently seeing each watched AS.
     fn visible_peers(&self) -> BTreeMap<u32, usize>;
 }
@@ -97,6 +92,9 @@ pub trait Incremental {
 /// Builds the pipeline for a plan, from a saved state or fresh.
 pub type PipelineFactory =
     dyn Fn(&ScanPlan, Option<serde_json::Value>) -> Result<Box<dyn Incremental>, String>;
+
+/// How the path of a missing file's placeholder begins.
+const PLACEHOLDER: &str = "(missing: ";
 
 /// Missing data as a placeholder file at the time the missing file should have started:
 /// reading it fails, which the reader reports as a gap at that time, and the tracker then
@@ -108,7 +106,7 @@ pub fn with_placeholders(
     let mut out: Vec<CollectorFiles> = collectors.to_vec();
     for m in missing {
         let file = MrtFile {
-            path: PathBuf::from(format!("(missing: {})", m.reason)),
+            path: PathBuf::from(format!("{PLACEHOLDER}{})", m.reason)),
             collector: m.collector.clone(),
             kind: FileKind::Updates,
             start: Some(m.time),
@@ -127,136 +125,38 @@ pub fn with_placeholders(
     out
 }
 
-/// Interim pipeline until `scan::Pipeline` lands: it keeps the list of files read so far and
-/// re-runs the whole scan over them on each feed, returning the events it had not returned
-/// before. Correct (the scan is deterministic) but it re-reads everything each run.
-pub struct ReplayPipeline {
-    plan: ScanPlan,
-    state: ReplayState,
-}
+/// The real incremental pipeline (`scan::Pipeline`) behind the seam.
+pub struct RealPipeline(crate::scan::Pipeline);
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ReplayState {
-    version: u32,
-    asns: Vec<u32>,
-    files: Vec<ReplayFile>,
-    returned: BTreeSet<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ReplayFile {
-    collector: String,
-    path: PathBuf,
-    kind: String,
-    start: Option<i64>,
-}
-
-const REPLAY_VERSION: u32 = 1;
-
-impl ReplayPipeline {
+impl RealPipeline {
+    /// Restore from the saved JSON state, or start fresh.
     pub fn factory() -> Box<PipelineFactory> {
         Box::new(|plan, state| {
-            let state = match state {
-                None => ReplayState {
-                    version: REPLAY_VERSION,
-                    asns: plan.asns.clone(),
-                    ..ReplayState::default()
-                },
+            let pipeline = match state {
+                None => crate::scan::Pipeline::new(plan),
                 Some(v) => {
-                    let s: ReplayState = serde_json::from_value(v)
+                    let state = serde_json::from_value(v)
                         .map_err(|e| format!("pipeline state does not fit this build: {e}"))?;
-                    if s.version != REPLAY_VERSION {
-                        return Err(format!(
-                            "pipeline state version {} (this build reads {REPLAY_VERSION})",
-                            s.version
-                        ));
-                    }
-                    if s.asns != plan.asns {
-                        return Err("pipeline state is for other ASes".into());
-                    }
-                    s
+                    crate::scan::Pipeline::restore(plan, state)?
                 }
             };
-            Ok(Box::new(ReplayPipeline {
-                plan: plan.clone(),
-                state,
-            }) as Box<dyn Incremental>)
+            Ok(Box::new(RealPipeline(pipeline)) as Box<dyn Incremental>)
         })
     }
 }
 
-impl Incremental for ReplayPipeline {
+impl Incremental for RealPipeline {
     fn feed(&mut self, collectors: &[CollectorFiles], missing: &[MissingData]) -> Fed {
-        let new = with_placeholders(collectors, missing);
-        let new_paths: BTreeSet<PathBuf> = new
-            .iter()
-            .flat_map(|c| c.files.iter().map(|f| f.path.clone()))
-            .collect();
-        for c in &new {
-            for f in &c.files {
-                self.state.files.push(ReplayFile {
-                    collector: c.collector.to_string(),
-                    path: f.path.clone(),
-                    kind: kind_name(f.kind).into(),
-                    start: f.start.map(|t| t.secs),
-                });
-            }
-        }
-        let mut by: BTreeMap<String, Vec<MrtFile>> = BTreeMap::new();
-        for f in &self.state.files {
-            by.entry(f.collector.clone()).or_default().push(MrtFile {
-                path: f.path.clone(),
-                collector: CollectorId::new(&f.collector),
-                kind: kind_from_name(&f.kind),
-                start: f.start.map(Timestamp::from_secs),
-            });
-        }
-        let mut plan = self.plan.clone();
-        plan.collectors = by
-            .into_iter()
-            .map(|(c, files)| CollectorFiles {
-                collector: CollectorId::new(&c),
-                files,
-            })
-            .collect();
-        let outcome = crate::scan::run(&plan);
-        let mut events = Vec::new();
-        for e in outcome.events {
-            if self.state.returned.insert(alert::key_of(&e)) {
-                events.push(e);
-            }
-        }
-        let files = outcome
-            .summary
-            .files
-            .into_iter()
-            .filter(|f| new_paths.contains(Path::new(&f.path)))
-            .collect();
-        Fed { events, files }
+        self.0.feed(&with_placeholders(collectors, missing))
     }
 
-    fn state(&self) -> serde_json::Value {
-        serde_json::to_value(&self.state).unwrap_or(serde_json::Value::Null)
+    fn state(&mut self) -> Result<serde_json::Value, String> {
+        serde_json::to_value(self.0.state())
+            .map_err(|e| format!("cannot save the pipeline state: {e}"))
     }
 
     fn visible_peers(&self) -> BTreeMap<u32, usize> {
-        BTreeMap::new()
-    }
-}
-
-fn kind_name(k: FileKind) -> &'static str {
-    match k {
-        FileKind::Rib => "rib",
-        FileKind::Updates => "updates",
-        FileKind::Unknown => "unknown",
-    }
-}
-
-fn kind_from_name(s: &str) -> FileKind {
-    match s {
-        "rib" => FileKind::Rib,
-        "updates" => FileKind::Updates,
-        _ => FileKind::Unknown,
+        self.0.visible_peers()
     }
 }
 
@@ -892,6 +792,7 @@ pub fn scan_plan(config: &MonitorConfig, collectors: &[CollectorFiles]) -> ScanP
         from: None,
         to: None,
         lookahead: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        timeline: false,
     }
 }
 
@@ -942,18 +843,27 @@ pub fn run_locked(
         ..RunReport::default()
     };
     let fed = if sel.collectors.is_empty() && sel.missing.is_empty() {
-        Fed::default()
+        Fed {
+            events: Vec::new(),
+            files: Vec::new(),
+        }
     } else {
         pipeline.feed(&sel.collectors, &sel.missing)
     };
     crash_point("after-feed");
-    for f in &fed.files {
+    // The placeholders of missing files were reported when they were declared missing.
+    let read: Vec<&FileReport> = fed
+        .files
+        .iter()
+        .filter(|f| !f.path.starts_with(PLACEHOLDER))
+        .collect();
+    for f in &read {
         report.incomplete |= report_file(f);
     }
-    report.files_processed = fed.files.len();
+    report.files_processed = read.len();
     report.visible_peers = pipeline.visible_peers();
-    ck.pipeline = Some(pipeline.state());
-    ck.counters.files_processed += fed.files.len() as u64;
+    ck.pipeline = Some(pipeline.state()?);
+    ck.counters.files_processed += read.len() as u64;
     report.alerts_raised = raise_alerts(config, &mut ck, &fed.events, now);
     prune_ledger(&mut ck, config.ledger_keep.0, now);
     store
@@ -1090,7 +1000,7 @@ fn deliver(
 }
 
 pub fn run_cli(args: MonitorArgs) -> anyhow::Result<ExitStatus> {
-    run_with(args, &*ReplayPipeline::factory())
+    run_with(args, &*RealPipeline::factory())
 }
 
 /// The whole command: configuration, lock, run, metrics, exit status.
@@ -1361,7 +1271,10 @@ mod tests {
 
     impl Incremental for Fake {
         fn feed(&mut self, collectors: &[CollectorFiles], missing: &[MissingData]) -> Fed {
-            let mut fed = Fed::default();
+            let mut fed = Fed {
+                events: Vec::new(),
+                files: Vec::new(),
+            };
             for f in with_placeholders(collectors, missing)
                 .iter()
                 .flat_map(|c| &c.files)
@@ -1377,8 +1290,8 @@ mod tests {
             }
             fed
         }
-        fn state(&self) -> serde_json::Value {
-            serde_json::json!({ "fed": self.fed })
+        fn state(&mut self) -> Result<serde_json::Value, String> {
+            Ok(serde_json::json!({ "fed": self.fed }))
         }
         fn visible_peers(&self) -> BTreeMap<u32, usize> {
             [(26780, 36)].into()

@@ -3,7 +3,7 @@
 use crate::detect::{DetectRules, Event, EventKind};
 use crate::scan::{FileReport, ScanPlan};
 use crate::state::EligibilityRules;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -24,7 +24,7 @@ pub enum OutputFormat {
 }
 
 /// A gap in the input: a file that could not be read completely.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Gap {
     pub collector: String,
     pub file: String,
@@ -32,10 +32,10 @@ pub struct Gap {
 }
 
 /// How the events were found: inputs, their problems, thresholds. Printed with every result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
     pub schema_version: u32,
     pub tool: String,
     pub asns: Vec<u32>,
@@ -57,7 +57,7 @@ pub struct RunSummary {
     pub incomplete_input: bool,
     pub sessions: usize,
     pub full_feed_sessions: usize,
-    pub events: BTreeMap<&'static str, usize>,
+    pub events: BTreeMap<String, usize>,
     /// Conditions that began but had not lasted the minimum duration when the input ended.
     pub pending_at_end: Vec<String>,
     pub thresholds: Thresholds,
@@ -65,7 +65,7 @@ pub struct RunSummary {
     pub files: Vec<FileReport>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Thresholds {
     pub min_duration: String,
     pub max_residual: String,
@@ -159,10 +159,10 @@ impl RunSummary {
             .collect();
         let mut by_kind = BTreeMap::new();
         for e in events {
-            *by_kind.entry(e.event.name()).or_default() += 1;
+            *by_kind.entry(e.event.name().to_string()).or_default() += 1;
         }
         RunSummary {
-            kind: "summary",
+            kind: "summary".into(),
             schema_version: SCHEMA_VERSION,
             tool: format!("cutoff {}", env!("CARGO_PKG_VERSION")),
             asns: plan.asns.clone(),

@@ -13,12 +13,13 @@ use crate::parse::{self, FileStats, Item, RouteKind};
 use crate::report::{self, OutputFormat, RunSummary};
 use crate::source::{self, CollectorFiles, CollectorOverride, FileKind, MrtFile};
 use crate::state::{EligibilityRules, Msg, Tracker};
+use crate::timeline::{Recorder, VisibilityPoint};
 use crate::watch::Watch;
 use crossbeam_channel::{Receiver, Sender, bounded};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::io::IsTerminal;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::io::{IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::thread;
@@ -186,6 +187,8 @@ pub struct ScanPlan {
     pub to: Option<Timestamp>,
     /// Files decompressed ahead of the parser per stream; 0 = none (read inline).
     pub lookahead: usize,
+    /// Record visibility over time (`cutoff timeline`, reports).
+    pub timeline: bool,
 }
 
 impl ScanPlan {
@@ -263,6 +266,7 @@ impl ScanPlan {
                 Some(n) => n - 1,
                 None => thread::available_parallelism().map_or(1, |n| n.get()),
             },
+            timeline: false,
         })
     }
 }
@@ -319,7 +323,7 @@ fn read_watchlist(path: &std::path::Path) -> Result<(Vec<u32>, Vec<Prefix>), Usa
 }
 
 /// What reading one file found, for the summary and provenance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileReport {
     pub path: String,
     pub collector: String,
@@ -332,6 +336,8 @@ pub struct FileReport {
 pub struct ScanOutcome {
     pub events: Vec<Event>,
     pub summary: RunSummary,
+    /// Visibility over time, when the plan asked for it (`ScanPlan::timeline`).
+    pub timeline: Vec<VisibilityPoint>,
 }
 
 pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
@@ -366,66 +372,285 @@ pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     Ok(status)
 }
 
+/// `cutoff timeline`: the scan, printing visibility points instead of events.
+pub fn run_timeline_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
+    use crate::timeline::TimelineFormat;
+    let mut plan = ScanPlan::from_args(&args)?;
+    plan.timeline = true;
+    let format = match args.format {
+        None if std::io::stdout().is_terminal() => TimelineFormat::Csv,
+        None | Some(OutputFormat::Jsonl) => TimelineFormat::Jsonl,
+        Some(OutputFormat::Csv) => TimelineFormat::Csv,
+        Some(other) => {
+            return Err(UsageError::Invalid(format!(
+                "timeline prints csv or jsonl, not {other:?}"
+            ))
+            .into());
+        }
+    };
+    let outcome = run(&plan);
+    for f in &outcome.summary.files {
+        crate::cli::report_file_problems(&f.path, &f.stats);
+    }
+    let mut points = outcome.timeline;
+    points.retain(|p| plan.from.is_none_or(|f| p.time >= f) && plan.to.is_none_or(|t| p.time <= t));
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    crate::timeline::write(&mut out, format, &points)?;
+    if format == TimelineFormat::Jsonl {
+        writeln!(out, "{}", serde_json::to_string(&outcome.summary)?)?;
+    }
+    Ok(if outcome.summary.incomplete_input {
+        ExitStatus::IncompleteInput
+    } else {
+        ExitStatus::Success
+    })
+}
+
 const BATCH: usize = 2048;
 
-/// Run the pipeline.
+/// Run the pipeline over the plan's files, once.
 pub fn run(plan: &ScanPlan) -> ScanOutcome {
     let started = std::time::Instant::now();
-    let watch = Watch::new(plan.asns.iter().copied(), plan.prefixes.iter().copied());
-    let mut file_names = Vec::new();
-    let lanes = lanes(&plan.collectors);
-    let mut bases = Vec::new();
-    for lane in &lanes {
-        bases.push(file_names.len() as u32);
-        file_names.extend(lane.files.iter().map(|f| f.path.display().to_string()));
-    }
-    let mut tracker = Tracker::new(plan.eligibility.clone(), &plan.asns, &plan.prefixes);
-    tracker.set_files(file_names);
-    let mut detector = Detector::new(plan.detect.clone());
-
-    let (reports, last_time) = thread::scope(|scope| {
-        let mut receivers = Vec::new();
-        let mut handles = Vec::new();
-        for (group, base) in lanes.iter().zip(bases) {
-            let (tx, rx) = bounded::<Vec<Msg>>(64);
-            let watch = watch.clone();
-            let lookahead = plan.lookahead;
-            handles.push(scope.spawn(move || read_collector(group, base, watch, tx, lookahead)));
-            receivers.push(rx);
-        }
-        let last = drive(receivers, &mut tracker, &mut detector);
-        let mut reports: Vec<FileReport> = Vec::new();
-        for (h, lane) in handles.into_iter().zip(&lanes) {
-            match h.join() {
-                Ok(r) => reports.extend(r),
-                // A bug, not bad input: say which files it leaves unread rather than lose them.
-                Err(_) => reports.extend(lane.files.iter().map(|f| FileReport {
-                    path: f.path.display().to_string(),
-                    collector: lane.collector.to_string(),
-                    kind: f.kind,
-                    stats: FileStats {
-                        problem: Some("internal error: reader thread failed".into()),
-                        ..FileStats::default()
-                    },
-                })),
-            }
-        }
-        (reports, last)
-    });
-
-    let (mut events, pending) = detector.finish(last_time);
+    let mut pipeline = Pipeline::new(plan);
+    let fed = pipeline.feed(&plan.collectors);
+    let (late, pending, timeline) = pipeline.finish();
+    let mut events = fed.events;
+    events.extend(late);
     events.retain(|e| plan.from.is_none_or(|f| e.time >= f) && plan.to.is_none_or(|t| e.time <= t));
-    let (sessions, full_feed) = tracker.session_counts();
+    let (sessions, full_feed) = pipeline.tracker.session_counts();
     let summary = RunSummary::new(
         plan,
-        reports,
+        fed.files,
         &events,
         pending,
         sessions,
         full_feed,
         started.elapsed(),
     );
-    ScanOutcome { events, summary }
+    ScanOutcome {
+        events,
+        summary,
+        timeline,
+    }
+}
+
+/// What one [`Pipeline::feed`] found.
+pub struct Fed {
+    /// Events confirmed while reading (final, with evidence), in time order.
+    pub events: Vec<Event>,
+    pub files: Vec<FileReport>,
+}
+
+/// Version of [`PipelineState`]; bumped when a saved state can no longer be read.
+pub const PIPELINE_STATE_VERSION: u32 = 1;
+
+/// Everything a pipeline needs to go on later where it stopped: routes per session for the
+/// watched prefixes, sessions, detector conditions. JSON, so a user can open it.
+#[derive(Serialize, Deserialize)]
+pub struct PipelineState {
+    pub version: u32,
+    pub asns: Vec<u32>,
+    /// The time of the last message read.
+    pub now: Option<Timestamp>,
+    tracker: Tracker,
+    detector: Detector,
+}
+
+/// The scan pipeline (parse → state → detect) as a value that can be fed files in several
+/// goes, and saved and restored between them: `scan` feeds it once, `monitor` every run.
+pub struct Pipeline {
+    asns: Vec<u32>,
+    prefixes: Vec<Prefix>,
+    lookahead: usize,
+    tracker: Tracker,
+    detector: Detector,
+    recorder: Option<Recorder>,
+    now: Option<Timestamp>,
+}
+
+impl Pipeline {
+    pub fn new(plan: &ScanPlan) -> Self {
+        Pipeline {
+            asns: plan.asns.clone(),
+            prefixes: plan.prefixes.clone(),
+            lookahead: plan.lookahead,
+            tracker: Tracker::new(plan.eligibility.clone(), &plan.asns, &plan.prefixes),
+            detector: Detector::new(plan.detect.clone()),
+            recorder: plan.timeline.then(Recorder::default),
+            now: None,
+        }
+    }
+
+    /// Go on from a saved state, with the plan's thresholds (they may have changed). Fails if
+    /// the state is of another version or watches other ASes.
+    pub fn restore(plan: &ScanPlan, state: PipelineState) -> Result<Self, String> {
+        if state.version != PIPELINE_STATE_VERSION {
+            return Err(format!(
+                "saved state has version {}, this cutoff reads version {PIPELINE_STATE_VERSION}",
+                state.version
+            ));
+        }
+        if state.asns != plan.asns {
+            return Err(format!(
+                "saved state watches {:?}, the plan watches {:?}",
+                state.asns, plan.asns
+            ));
+        }
+        let mut p = Pipeline::new(plan);
+        p.tracker = state.tracker;
+        p.tracker.set_rules(plan.eligibility.clone());
+        p.detector = state.detector;
+        p.detector.set_rules(plan.detect.clone());
+        p.now = state.now;
+        Ok(p)
+    }
+
+    /// Read these files (each collector's in time order, after everything fed before) and
+    /// return the events confirmed while reading them.
+    pub fn feed(&mut self, collectors: &[CollectorFiles]) -> Fed {
+        let mut prefixes: Vec<Prefix> = self.tracker.known_prefixes().into_iter().collect();
+        prefixes.extend(self.prefixes.iter().copied());
+        let watch = Watch::new(self.asns.iter().copied(), prefixes);
+        let lanes = lanes(collectors);
+        let bases: Vec<u32> = lanes
+            .iter()
+            .map(|lane| {
+                self.tracker
+                    .add_files(lane.files.iter().map(|f| f.path.display().to_string()))
+            })
+            .collect();
+        let lookahead = self.lookahead;
+        let files = thread::scope(|scope| {
+            let mut receivers = Vec::new();
+            let mut handles = Vec::new();
+            for (group, base) in lanes.iter().zip(bases) {
+                let (tx, rx) = bounded::<Vec<Msg>>(64);
+                let watch = watch.clone();
+                handles
+                    .push(scope.spawn(move || read_collector(group, base, watch, tx, lookahead)));
+                receivers.push(rx);
+            }
+            self.drive(receivers);
+            let mut reports: Vec<FileReport> = Vec::new();
+            for (h, lane) in handles.into_iter().zip(&lanes) {
+                match h.join() {
+                    Ok(r) => reports.extend(r),
+                    // A bug, not bad input: say which files it leaves unread rather than lose them.
+                    Err(_) => reports.extend(lane.files.iter().map(|f| FileReport {
+                        path: f.path.display().to_string(),
+                        collector: lane.collector.to_string(),
+                        kind: f.kind,
+                        stats: FileStats {
+                            problem: Some("internal error: reader thread failed".into()),
+                            ..FileStats::default()
+                        },
+                    })),
+                }
+            }
+            reports
+        });
+        Fed {
+            events: self.detector.take_events(),
+            files,
+        }
+    }
+
+    /// The state to save, with file names no evidence needs forgotten.
+    pub fn state(&mut self) -> PipelineState {
+        self.tracker.compact_files();
+        PipelineState {
+            version: PIPELINE_STATE_VERSION,
+            asns: self.asns.clone(),
+            now: self.now,
+            tracker: self.tracker.clone(),
+            detector: self.detector.clone(),
+        }
+    }
+
+    /// Eligible peer ASNs seeing each watched AS as of the last message read.
+    pub fn visible_peers(&self) -> BTreeMap<u32, usize> {
+        let now = self.now.unwrap_or_default();
+        self.asns
+            .iter()
+            .map(|&a| (a, self.tracker.snapshot(a, now).visible))
+            .collect()
+    }
+
+    /// The time of the last message read.
+    pub fn now(&self) -> Option<Timestamp> {
+        self.now
+    }
+
+    /// End of input: events still to confirm, the conditions too short to be events, and
+    /// the timeline if it was recorded.
+    pub fn finish(&mut self) -> (Vec<Event>, Vec<String>, Vec<VisibilityPoint>) {
+        let fresh = Detector::new(self.detector.rules().clone());
+        let detector = std::mem::replace(&mut self.detector, fresh);
+        let (events, pending) = detector.finish(self.now);
+        let timeline = self
+            .recorder
+            .take()
+            .map(Recorder::into_points)
+            .unwrap_or_default();
+        (events, pending, timeline)
+    }
+
+    fn observe_changes(&mut self, at: Timestamp) {
+        for snap in self.tracker.take_snapshots(at) {
+            if let Some(r) = &mut self.recorder {
+                r.record(&snap);
+            }
+            self.detector.observe(snap);
+        }
+    }
+
+    /// Merge the collectors' streams by time and feed state and detection.
+    fn drive(&mut self, receivers: Vec<Receiver<Vec<Msg>>>) {
+        let mut queues: Vec<VecDeque<Msg>> = receivers.iter().map(|_| VecDeque::new()).collect();
+        let mut open: Vec<bool> = receivers.iter().map(|_| true).collect();
+        let mut heap = BinaryHeap::new();
+        let refill = |i: usize, queues: &mut Vec<VecDeque<Msg>>, open: &mut Vec<bool>| {
+            while queues[i].is_empty() && open[i] {
+                match receivers[i].recv() {
+                    Ok(batch) => queues[i].extend(batch),
+                    Err(_) => open[i] = false,
+                }
+            }
+        };
+        for i in 0..receivers.len() {
+            refill(i, &mut queues, &mut open);
+            if let Some(m) = queues[i].front() {
+                heap.push(Reverse((m.time(), i)));
+            }
+        }
+        while let Some(Reverse((_, i))) = heap.pop() {
+            let Some(msg) = queues[i].pop_front() else {
+                continue;
+            };
+            let t = msg.time();
+            if let Some(n) = self.now {
+                if t.secs > n.secs {
+                    self.observe_changes(n);
+                    self.detector.advance(t);
+                    self.detector.fill_evidence(&self.tracker, n);
+                }
+            }
+            if self.now.is_none_or(|n| t > n) {
+                self.now = Some(t);
+            }
+            self.tracker.apply(msg);
+            refill(i, &mut queues, &mut open);
+            if let Some(m) = queues[i].front() {
+                heap.push(Reverse((m.time(), i)));
+            }
+        }
+        if let Some(n) = self.now {
+            self.observe_changes(n);
+            self.detector.advance(n);
+            self.detector.fill_evidence(&self.tracker, n);
+        }
+    }
 }
 
 /// Split collectors into streams read in order by one thread each. Files named in the archive
@@ -451,63 +676,6 @@ fn lanes(collectors: &[CollectorFiles]) -> Vec<CollectorFiles> {
         }
     }
     out
-}
-
-/// Merge the collectors' streams by time and feed state and detection. Returns the last time.
-fn drive(
-    receivers: Vec<Receiver<Vec<Msg>>>,
-    tracker: &mut Tracker,
-    detector: &mut Detector,
-) -> Option<Timestamp> {
-    let mut queues: Vec<VecDeque<Msg>> = receivers.iter().map(|_| VecDeque::new()).collect();
-    let mut open: Vec<bool> = receivers.iter().map(|_| true).collect();
-    let mut heap = BinaryHeap::new();
-    let refill = |i: usize, queues: &mut Vec<VecDeque<Msg>>, open: &mut Vec<bool>| {
-        while queues[i].is_empty() && open[i] {
-            match receivers[i].recv() {
-                Ok(batch) => queues[i].extend(batch),
-                Err(_) => open[i] = false,
-            }
-        }
-    };
-    for i in 0..receivers.len() {
-        refill(i, &mut queues, &mut open);
-        if let Some(m) = queues[i].front() {
-            heap.push(Reverse((m.time(), i)));
-        }
-    }
-    let mut now: Option<Timestamp> = None;
-    while let Some(Reverse((_, i))) = heap.pop() {
-        let Some(msg) = queues[i].pop_front() else {
-            continue;
-        };
-        let t = msg.time();
-        if let Some(n) = now
-            && t.secs > n.secs
-        {
-            for snap in tracker.take_snapshots(n) {
-                detector.observe(snap);
-            }
-            detector.advance(t);
-            detector.fill_evidence(tracker, n);
-        }
-        if now.is_none_or(|n| t > n) {
-            now = Some(t);
-        }
-        tracker.apply(msg);
-        refill(i, &mut queues, &mut open);
-        if let Some(m) = queues[i].front() {
-            heap.push(Reverse((m.time(), i)));
-        }
-    }
-    if let Some(n) = now {
-        for snap in tracker.take_snapshots(n) {
-            detector.observe(snap);
-        }
-        detector.advance(n);
-        detector.fill_evidence(tracker, n);
-    }
-    now
 }
 
 /// An update file being decompressed on another thread: its bytes, and the error that

@@ -5,7 +5,7 @@
 use crate::detect::{EvidenceSource, Scope};
 use crate::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
 use crate::parse::{ESTABLISHED, RouteAttrs};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -75,7 +75,7 @@ impl Msg {
 }
 
 /// The rules that decide which sessions count (DESIGN §2).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EligibilityRules {
     /// Full feed: table ≥ this fraction of the median of the 10 largest tables of the RIB.
     pub full_feed_fraction: f64,
@@ -93,7 +93,7 @@ pub struct EligibilityRules {
 }
 
 /// Why a session that would carry a watched AS does not count right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Noise {
     SessionDown,
@@ -103,7 +103,7 @@ pub enum Noise {
 }
 
 /// The last route seen via an upstream (or to a prefix), for evidence.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LastRoute {
     /// When the route stopped being carried; `None` while it still is.
     pub until: Option<Timestamp>,
@@ -119,7 +119,7 @@ pub struct LastRoute {
 /// Visibility of one watched AS at one moment: what the detector reasons about. Counts are
 /// of distinct peer ASNs; who exactly, and the last routes, are asked of the tracker
 /// ([`crate::detect::EvidenceSource`]) only when an event is confirmed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     pub asn: u32,
     pub time: Timestamp,
@@ -157,7 +157,7 @@ impl Snapshot {
 }
 
 /// The last route seen via an upstream or to a prefix, kept cheaply until an event needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct LastSeen {
     session: usize,
     attrs: Arc<RouteAttrs>,
@@ -166,6 +166,7 @@ struct LastSeen {
     file: u32,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct RouteInfo {
     origin: Origin,
     upstream: Option<u32>,
@@ -173,6 +174,7 @@ struct RouteInfo {
     time: Timestamp,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Session {
     id: PeerId,
     table_size: Option<u64>,
@@ -185,14 +187,15 @@ struct Session {
     withdrawals: VecDeque<(Timestamp, u32)>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct CollectorState {
     has_rib: bool,
     missing_since: Option<Timestamp>,
+    #[serde(with = "crate::model::pairs_opt")]
     rib_pending: Option<HashMap<(usize, Prefix), RouteInfo>>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct WatchedAs {
     prefixes: BTreeSet<Prefix>,
     /// Sessions seen carrying this AS (eligibility without a RIB).
@@ -202,10 +205,13 @@ struct WatchedAs {
     dirty: bool,
 }
 
-/// The routing state of every session for the watched prefixes.
+/// The routing state of every session for the watched prefixes. Serialisable so that
+/// `monitor` can stop between runs and go on where it was.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Tracker {
     rules: EligibilityRules,
     sessions: Vec<Session>,
+    #[serde(with = "crate::model::pairs")]
     session_index: HashMap<PeerId, usize>,
     routes: HashMap<Prefix, HashMap<usize, RouteInfo>>,
     collectors: HashMap<CollectorId, CollectorState>,
@@ -233,9 +239,52 @@ impl Tracker {
         }
     }
 
-    /// File names by the index `Msg::Route::file` refers to.
-    pub fn set_files(&mut self, files: Vec<String>) {
-        self.files = files;
+    /// Register the names of the files about to be read; `Msg::Route::file` indices count
+    /// from the returned base.
+    pub fn add_files(&mut self, names: impl IntoIterator<Item = String>) -> u32 {
+        let base = self.files.len() as u32;
+        self.files.extend(names);
+        base
+    }
+
+    /// Forget the names of files no evidence refers to, so a state kept for months by
+    /// `monitor` does not grow with every file read. Call between reads, never during one.
+    pub fn compact_files(&mut self) {
+        let mut keep: BTreeMap<u32, u32> = BTreeMap::new();
+        for w in self.watched.values() {
+            for l in w.last_via.values().chain(w.last_prefix.values()) {
+                keep.insert(l.file, 0);
+            }
+        }
+        let mut names = Vec::with_capacity(keep.len());
+        for (old, new) in keep.iter_mut() {
+            *new = names.len() as u32;
+            names.push(self.files.get(*old as usize).cloned().unwrap_or_default());
+        }
+        for w in self.watched.values_mut() {
+            for l in w.last_via.values_mut().chain(w.last_prefix.values_mut()) {
+                l.file = keep.get(&l.file).copied().unwrap_or(0);
+            }
+        }
+        self.files = names;
+    }
+
+    /// Every prefix of the watched ASes known so far (given, or seen originated by them): the
+    /// filter of a later read must keep their withdrawals, which name no origin.
+    pub fn known_prefixes(&self) -> BTreeSet<Prefix> {
+        self.watched
+            .values()
+            .flat_map(|w| w.prefixes.iter().copied())
+            .collect()
+    }
+
+    pub fn watched_asns(&self) -> Vec<u32> {
+        self.watched.keys().copied().collect()
+    }
+
+    /// Replace the rules (a monitor's thresholds may change between runs).
+    pub fn set_rules(&mut self, rules: EligibilityRules) {
+        self.rules = rules;
     }
 
     fn session(&mut self, peer: &PeerId) -> usize {

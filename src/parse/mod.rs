@@ -19,7 +19,7 @@ use bgpkit_parser::models::{
 };
 use bgpkit_parser::parser::mrt::mrt_record::parse_mrt_body;
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::IpAddr;
@@ -77,7 +77,7 @@ impl RouteKind {
 }
 
 /// Path attributes of one route (absent for withdrawals).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct RouteAttrs {
     pub path: AsPath,
     /// ORIGIN attribute: IGP, EGP or INCOMPLETE.
@@ -136,7 +136,7 @@ impl Item {
 pub const ESTABLISHED: u16 = 6;
 
 /// What reading one file found: counts, cut records, and the problem that stopped it, if any.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FileStats {
     pub records: u64,
     pub elems: u64,
@@ -810,5 +810,50 @@ fn community_text(c: &MetaCommunity) -> String {
         MetaCommunity::Extended(e) => e.to_string(),
         MetaCommunity::Ipv6Extended(e) => e.to_string(),
         MetaCommunity::Large(l) => l.to_string(),
+    }
+}
+
+/// [`RouteAttrs`] as saved: the ORIGIN name owned, mapped back to one of its three names.
+#[derive(Deserialize)]
+struct SavedAttrs {
+    path: AsPath,
+    origin_code: Option<String>,
+    next_hop: Option<IpAddr>,
+    local_pref: Option<u32>,
+    med: Option<u32>,
+    communities: Vec<String>,
+    atomic_aggregate: bool,
+    aggregator: Option<(u32, IpAddr)>,
+}
+
+// By hand: a derive would tie the `&'static str` field to the input's lifetime.
+impl<'de> Deserialize<'de> for RouteAttrs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RouteAttrs::try_from(SavedAttrs::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<SavedAttrs> for RouteAttrs {
+    type Error = String;
+    fn try_from(a: SavedAttrs) -> Result<Self, String> {
+        let origin_code = match a.origin_code.as_deref() {
+            None => None,
+            Some("IGP") => Some("IGP"),
+            Some("EGP") => Some("EGP"),
+            Some("INCOMPLETE") => Some("INCOMPLETE"),
+            Some(other) => {
+                return Err(format!("ORIGIN {other:?}: expected IGP, EGP or INCOMPLETE"));
+            }
+        };
+        Ok(RouteAttrs {
+            path: a.path,
+            origin_code,
+            next_hop: a.next_hop,
+            local_pref: a.local_pref,
+            med: a.med,
+            communities: a.communities,
+            atomic_aggregate: a.atomic_aggregate,
+            aggregator: a.aggregator,
+        })
     }
 }
