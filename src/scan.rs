@@ -629,12 +629,12 @@ impl Pipeline {
                 continue;
             };
             let t = msg.time();
-            if let Some(n) = self.now {
-                if t.secs > n.secs {
-                    self.observe_changes(n);
-                    self.detector.advance(t);
-                    self.detector.fill_evidence(&self.tracker, n);
-                }
+            if let Some(n) = self.now
+                && t.secs > n.secs
+            {
+                self.observe_changes(n);
+                self.detector.advance(t);
+                self.detector.fill_evidence(&self.tracker, n);
             }
             if self.now.is_none_or(|n| t > n) {
                 self.now = Some(t);
