@@ -284,8 +284,11 @@ fn a_missing_file_is_a_gap_reported_once_and_a_late_one_is_not_read_out_of_order
 /// request's headers and body.
 struct Listener {
     url: String,
-    requests: Arc<Mutex<Vec<(BTreeMap<String, String>, String, u16)>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
 }
+
+/// Headers (lower-case names), body, and the status answered.
+type Request = (BTreeMap<String, String>, String, u16);
 
 fn listener(mut statuses: Vec<u16>) -> Listener {
     let socket = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
