@@ -16,9 +16,12 @@ use crate::state::{EligibilityRules, Msg, Tracker};
 use crate::timeline::{Recorder, VisibilityPoint};
 use crate::watch::Watch;
 use crossbeam_channel::{Receiver, Sender, bounded};
+// Per-peer counters are updated for every update message; FxHash is several times cheaper
+// than SipHash there, and the keys (peer addresses from the collector) need no DoS defence.
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -792,8 +795,8 @@ struct FileReader<'a> {
     watch: &'a mut Watch,
     out: &'a mut BatchSender,
     minute: i64,
-    activity: HashMap<(IpAddr, u32), (u32, u32)>,
-    tables: HashMap<(IpAddr, u32), u64>,
+    activity: FxHashMap<(IpAddr, u32), (u32, u32)>,
+    tables: FxHashMap<(IpAddr, u32), u64>,
     rib_started: bool,
     last_time: Option<Timestamp>,
 }
@@ -850,8 +853,8 @@ impl<'a> FileReader<'a> {
             watch,
             out,
             minute: i64::MIN,
-            activity: HashMap::new(),
-            tables: HashMap::new(),
+            activity: FxHashMap::default(),
+            tables: FxHashMap::default(),
             rib_started: false,
             last_time: None,
         }

@@ -14,7 +14,13 @@ pub struct Watch {
     pub asns: BTreeSet<u32>,
     v4: PrefixSet<Ipv4Net>,
     v6: PrefixSet<Ipv6Net>,
+    /// One bit per IPv4 /16 that holds watched space: most prefixes of an update are /16 or
+    /// longer and fall outside every watched /16, so one bit test answers for them before
+    /// any trie walk (the prefix check runs for every prefix of every update).
+    v4_slash16: Vec<u64>,
 }
+
+const SLASH16_WORDS: usize = (1 << 16) / 64;
 
 impl Watch {
     pub fn new(
@@ -34,14 +40,37 @@ impl Watch {
     /// Is `p` a watched prefix or more specific than one?
     pub fn covers(&self, p: &Prefix) -> bool {
         match p {
+            Prefix::V4(n) if n.prefix_len() >= 16 && !self.slash16_holds_watched(n) => false,
             Prefix::V4(n) => self.v4.get_spm(n).is_some(),
             Prefix::V6(n) => self.v6.get_spm(n).is_some(),
         }
     }
 
+    fn slash16_holds_watched(&self, n: &Ipv4Net) -> bool {
+        let i = (u32::from(n.network()) >> 16) as usize;
+        self.v4_slash16
+            .get(i / 64)
+            .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+    }
+
+    /// Mark every /16 that `n` overlaps.
+    fn mark_slash16(&mut self, n: &Ipv4Net) {
+        if self.v4_slash16.is_empty() {
+            self.v4_slash16 = vec![0; SLASH16_WORDS];
+        }
+        let first = (u32::from(n.network()) >> 16) as usize;
+        let count = 1usize << 16u8.saturating_sub(n.prefix_len());
+        for i in first..(first + count).min(1 << 16) {
+            self.v4_slash16[i / 64] |= 1u64 << (i % 64);
+        }
+    }
+
     pub fn insert(&mut self, p: Prefix) -> bool {
         match p.trunc() {
-            Prefix::V4(n) => self.v4.insert(n),
+            Prefix::V4(n) => {
+                self.mark_slash16(&n);
+                self.v4.insert(n)
+            }
             Prefix::V6(n) => self.v6.insert(n),
         }
     }
@@ -68,5 +97,20 @@ mod tests {
         assert!(!w.covers(&p("208.66.192.0/22")));
         assert!(w.covers(&p("2001:db8:1::/48")));
         assert!(!w.covers(&p("2001:db9::/32")));
+    }
+
+    #[test]
+    fn short_watched_prefixes_cover_every_slash16_below_them() {
+        let w = Watch::new([3549], [p("10.0.0.0/8"), p("192.168.4.0/22")]);
+        assert!(w.covers(&p("10.255.255.0/24")));
+        assert!(w.covers(&p("10.0.0.0/16")));
+        assert!(!w.covers(&p("11.0.0.0/24")));
+        assert!(!w.covers(&p("9.255.0.0/16")));
+        assert!(w.covers(&p("192.168.7.0/24")));
+        assert!(!w.covers(&p("192.168.8.0/24")));
+        assert!(!w.covers(&p("192.168.0.0/24")));
+        let all = Watch::new([1], [p("0.0.0.0/0")]);
+        assert!(all.covers(&p("203.0.113.0/24")));
+        assert!(all.covers(&p("128.0.0.0/1")));
     }
 }
