@@ -497,42 +497,43 @@ impl AsDetect {
     ) {
         let due = |p: &Option<Pending>| p.as_ref().is_some_and(|p| now.secs - p.since.secs >= min);
         let first_new = events.len();
-        if due(&self.inconclusive) && !self.inconclusive_reported {
-            if let Some(p) = self.inconclusive.take() {
-                self.inconclusive_reported = true;
-                events.push(inconclusive_event(asn, &p, p.since.plus_secs(min), rules));
-            }
+        if due(&self.inconclusive)
+            && !self.inconclusive_reported
+            && let Some(p) = self.inconclusive.take()
+        {
+            self.inconclusive_reported = true;
+            events.push(inconclusive_event(asn, &p, p.since.plus_secs(min), rules));
         }
-        if due(&self.disc) {
-            if let Some(p) = self.disc.take() {
-                let mut e = disconnected_event(asn, &p, p.since.plus_secs(min));
-                e.evidence.peers_before = e.evidence.peers_before.max(self.peak_visible);
-                // Every upstream that carried the AS at its baseline: when each was last seen.
-                for (u, status) in &self.upstreams {
-                    if *status == Status::Active && !e.evidence_upstreams.contains(u) {
-                        e.evidence_upstreams.push(*u);
-                    }
+        if due(&self.disc)
+            && let Some(p) = self.disc.take()
+        {
+            let mut e = disconnected_event(asn, &p, p.since.plus_secs(min));
+            e.evidence.peers_before = e.evidence.peers_before.max(self.peak_visible);
+            // Every upstream that carried the AS at its baseline: when each was last seen.
+            for (u, status) in &self.upstreams {
+                if *status == Status::Active && !e.evidence_upstreams.contains(u) {
+                    e.evidence_upstreams.push(*u);
                 }
-                events.push(e);
-                self.disconnected = Some(p.since);
-                self.ever_disconnected = true;
-                for s in self.upstreams.values_mut() {
-                    *s = Status::Lost;
-                }
-                self.lost.clear();
-                self.dark_pending.clear();
             }
+            events.push(e);
+            self.disconnected = Some(p.since);
+            self.ever_disconnected = true;
+            for s in self.upstreams.values_mut() {
+                *s = Status::Lost;
+            }
+            self.lost.clear();
+            self.dark_pending.clear();
         }
-        if due(&self.restore) {
-            if let Some(p) = self.restore.take() {
-                let outage = self.disconnected.map(|d| p.since.secs - d.secs);
-                events.push(restored_event(asn, &p, p.since.plus_secs(min), outage));
-                self.disconnected = None;
-                self.peak_visible = p.at.visible;
-                for (u, peers) in &p.at.support {
-                    if *peers > 0 && self.upstreams.contains_key(u) {
-                        self.upstreams.insert(*u, Status::Active);
-                    }
+        if due(&self.restore)
+            && let Some(p) = self.restore.take()
+        {
+            let outage = self.disconnected.map(|d| p.since.secs - d.secs);
+            events.push(restored_event(asn, &p, p.since.plus_secs(min), outage));
+            self.disconnected = None;
+            self.peak_visible = p.at.visible;
+            for (u, peers) in &p.at.support {
+                if *peers > 0 && self.upstreams.contains_key(u) {
+                    self.upstreams.insert(*u, Status::Active);
                 }
             }
         }

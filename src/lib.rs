@@ -3,12 +3,16 @@
 //! The pipeline (see ARCHITECTURE.md): source → parse → state → detect → report, with
 //! `scan` orchestrating it on local files.
 
+pub mod alert;
 pub mod cli;
+pub mod config;
 pub mod correlate;
 pub mod detect;
 pub mod dump;
 pub mod error;
+pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod parse;
 pub mod report;
 pub mod scan;

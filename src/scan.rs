@@ -263,10 +263,10 @@ impl ScanPlan {
                 "say which AS to watch: --asn 26780 (or --watchlist FILE)".into(),
             ));
         }
-        if let (Some(f), Some(t)) = (args.from, args.to) {
-            if f > t {
-                return Err(UsageError::Invalid("--from is after --to".into()));
-            }
+        if let (Some(f), Some(t)) = (args.from, args.to)
+            && f > t
+        {
+            return Err(UsageError::Invalid("--from is after --to".into()));
         }
         let mut exclude_asns = Vec::new();
         let mut exclude_ips = Vec::new();
@@ -738,12 +738,12 @@ impl Pipeline {
                 continue;
             };
             let t = msg.time();
-            if let Some(n) = self.now {
-                if t.secs > n.secs {
-                    self.observe_changes(n);
-                    self.detector.advance(t);
-                    self.detector.fill_evidence(&self.tracker, n);
-                }
+            if let Some(n) = self.now
+                && t.secs > n.secs
+            {
+                self.observe_changes(n);
+                self.detector.advance(t);
+                self.detector.fill_evidence(&self.tracker, n);
             }
             if self.now.is_none_or(|n| t > n) {
                 self.now = Some(t);

@@ -373,10 +373,10 @@ impl Tracker {
             Origin::None => vec![],
         };
         for a in owners {
-            if let Some(w) = self.watched.get_mut(&a) {
-                if w.prefixes.insert(prefix) {
-                    w.dirty = true;
-                }
+            if let Some(w) = self.watched.get_mut(&a)
+                && w.prefixes.insert(prefix)
+            {
+                w.dirty = true;
             }
         }
     }
@@ -649,10 +649,10 @@ impl Tracker {
         if !sess.established {
             return Some(Exclusion::Noise(Noise::SessionDown));
         }
-        if let (Some(until), Some(reason)) = (sess.settling_until, sess.settling_reason) {
-            if now < until {
-                return Some(Exclusion::Noise(reason));
-            }
+        if let (Some(until), Some(reason)) = (sess.settling_until, sess.settling_reason)
+            && now < until
+        {
+            return Some(Exclusion::Noise(reason));
         }
         if sess
             .last_activity

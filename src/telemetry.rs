@@ -174,12 +174,12 @@ impl FromStr for Zone {
                 4 if ok => (digits[..2].parse().ok(), digits[2..].parse().ok()),
                 _ => (None, None),
             };
-            if let (Some(h), Some(m)) = (h, m) {
-                if h <= 18 && m < 60 {
-                    if let Some(off) = FixedOffset::east_opt(sign * (h * 3600 + m * 60)) {
-                        return Ok(Zone::Fixed(off));
-                    }
-                }
+            if let (Some(h), Some(m)) = (h, m)
+                && h <= 18
+                && m < 60
+                && let Some(off) = FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+            {
+                return Ok(Zone::Fixed(off));
             }
         }
         t.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
@@ -389,10 +389,10 @@ pub fn rfc3339(secs: i64) -> String {
 /// Read a telemetry file (raw, gzip or bzip2).
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Telemetry, TelemetryError> {
     let file = path.display().to_string();
-    if let Some(b) = opts.bin_secs {
-        if b <= 0 {
-            return Err(error(&file, None, None, "--bin must be positive".into()));
-        }
+    if let Some(b) = opts.bin_secs
+        && b <= 0
+    {
+        return Err(error(&file, None, None, "--bin must be positive".into()));
     }
     let format = match opts.format {
         TelemetryFormat::Auto => detect_format(path, &file)?,
@@ -586,17 +586,17 @@ fn load_csv(
             "is empty: expected a header like ts,count".into(),
         ));
     }
-    if let Some(first) = headers.first() {
-        if parse_time_text(first, Some(&Zone::Fixed(utc_offset()))).is_ok() {
-            return Err(error(
-                file,
-                Some(header_line),
-                None,
-                format!(
-                    "{first:?} looks like data, not a header: the first line must name the columns, e.g. ts,count[,series]"
-                ),
-            ));
-        }
+    if let Some(first) = headers.first()
+        && parse_time_text(first, Some(&Zone::Fixed(utc_offset()))).is_ok()
+    {
+        return Err(error(
+            file,
+            Some(header_line),
+            None,
+            format!(
+                "{first:?} looks like data, not a header: the first line must name the columns, e.g. ts,count[,series]"
+            ),
+        ));
     }
     let found = headers.join(", ");
     let time_col =
@@ -1078,13 +1078,13 @@ fn parse_exim_time(line: &str) -> Option<(NaiveDateTime, Option<FixedOffset>, &s
     let rest = rest.trim_start();
     let mut offset = None;
     let mut after = rest;
-    if let Some(tok) = rest.split(' ').next() {
-        if tok.len() == 5 && (tok.starts_with('+') || tok.starts_with('-')) {
-            if let Ok(Zone::Fixed(o)) = tok.parse::<Zone>() {
-                offset = Some(o);
-                after = rest[5..].trim_start();
-            }
-        }
+    if let Some(tok) = rest.split(' ').next()
+        && tok.len() == 5
+        && (tok.starts_with('+') || tok.starts_with('-'))
+        && let Ok(Zone::Fixed(o)) = tok.parse::<Zone>()
+    {
+        offset = Some(o);
+        after = rest[5..].trim_start();
     }
     Some((local, offset, after))
 }
@@ -1125,10 +1125,10 @@ fn classify_postfix(msg: &str) -> Option<(&'static str, Option<IpAddr>)> {
             return Some(("accept", bracketed_ip(&msg[i..])));
         }
     }
-    if msg.contains("/postscreen[") {
-        if let Some(i) = msg.find(": CONNECT from ") {
-            return Some(("connect", bracketed_ip(&msg[i..])));
-        }
+    if msg.contains("/postscreen[")
+        && let Some(i) = msg.find(": CONNECT from ")
+    {
+        return Some(("connect", bracketed_ip(&msg[i..])));
     }
     None
 }

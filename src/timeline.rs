@@ -72,10 +72,10 @@ pub struct Recorder {
 impl Recorder {
     pub fn record(&mut self, snap: &Snapshot) {
         let point = VisibilityPoint::from_snapshot(snap);
-        if let Some(&i) = self.latest.get(&point.asn) {
-            if self.points[i].same_as(&point) {
-                return;
-            }
+        if let Some(&i) = self.latest.get(&point.asn)
+            && self.points[i].same_as(&point)
+        {
+            return;
         }
         self.latest.insert(point.asn, self.points.len());
         self.points.push(point);

@@ -290,15 +290,14 @@ fn other_origin() -> (String, u32) {
         if found.is_some() {
             return;
         }
-        if let cutoff::parse::Item::Route(r) = item {
-            if let (Some(a), cutoff::model::Prefix::V4(p)) = (&r.attrs, r.prefix) {
-                if let cutoff::model::Origin::As(o) = a.path.origin() {
-                    if o != 26780 && p.prefix_len() <= 24 {
-                        let ip = std::net::Ipv4Addr::from(u32::from(p.network()) + 1);
-                        found = Some((ip.to_string(), o));
-                    }
-                }
-            }
+        if let cutoff::parse::Item::Route(r) = item
+            && let (Some(a), cutoff::model::Prefix::V4(p)) = (&r.attrs, r.prefix)
+            && let cutoff::model::Origin::As(o) = a.path.origin()
+            && o != 26780
+            && p.prefix_len() <= 24
+        {
+            let ip = std::net::Ipv4Addr::from(u32::from(p.network()) + 1);
+            found = Some((ip.to_string(), o));
         }
     });
     found.expect("the sample RIB has other origins")

@@ -432,18 +432,18 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRef>, TelemetryError> {
     crate::parse::decode::open(path)
         .and_then(|mut r| r.read_to_string(&mut text))
         .map_err(|e| err(None, format!("cannot read: {e}")))?;
-    if let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(&text) {
-        if let Some(serde_json::Value::Array(events)) = doc.get("events") {
-            return events
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| {
-                    event_from_json(v)
-                        .map_err(|m| err(None, format!("event {}: {m}", i + 1)))
-                        .transpose()
-                })
-                .collect();
-        }
+    if let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(&text)
+        && let Some(serde_json::Value::Array(events)) = doc.get("events")
+    {
+        return events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                event_from_json(v)
+                    .map_err(|m| err(None, format!("event {}: {m}", i + 1)))
+                    .transpose()
+            })
+            .collect();
     }
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

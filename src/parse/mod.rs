@@ -291,17 +291,16 @@ pub fn read_records(mut source: Source<'_>, handler: &mut dyn Handler) -> FileSt
         });
         // A record whose body does not parse may be a torn header that swallowed intact
         // records: if intact records start inside it, resume there.
-        if stats.unparsed_records.values().sum::<u64>() > unparsed_before {
-            if let Some(resumed) =
+        if stats.unparsed_records.values().sum::<u64>() > unparsed_before
+            && let Some(resumed) =
                 source.resync_within(offset as usize, record_end, stats.last_time)
-            {
-                stats.skipped.push(format!(
-                    "record {} at offset {offset} is damaged; intact records resume {} bytes into it",
-                    stats.records,
-                    resumed - offset as usize
-                ));
-                stats.bytes = resumed as u64;
-            }
+        {
+            stats.skipped.push(format!(
+                "record {} at offset {offset} is damaged; intact records resume {} bytes into it",
+                stats.records,
+                resumed - offset as usize
+            ));
+            stats.bytes = resumed as u64;
         }
     }
     stats
@@ -561,12 +560,12 @@ fn handle_record(
     let header = raw.header;
     let mut body = raw.body;
     let mut salvaged = false;
-    if matches!(header.entry_type, EntryType::BGP4MP | EntryType::BGP4MP_ET) {
-        if let Some(repaired) = salvage::repair_cut_update(header.entry_subtype, &body) {
-            stats.truncated_records += 1;
-            body = repaired;
-            salvaged = true;
-        }
+    if matches!(header.entry_type, EntryType::BGP4MP | EntryType::BGP4MP_ET)
+        && let Some(repaired) = salvage::repair_cut_update(header.entry_subtype, &body)
+    {
+        stats.truncated_records += 1;
+        body = repaired;
+        salvaged = true;
     }
     let message = match parse_mrt_body(raw.entry_type, header.entry_subtype, body) {
         Ok(m) => m,

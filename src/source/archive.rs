@@ -183,6 +183,16 @@ impl Collector {
         CATALOG.iter().find(|c| c.name == self.name)
     }
 
+    /// The collector's folder below the archive root (and the cache's archive folder):
+    /// `bgpdata` for route-views2, `route-views.linx/bgpdata`, `rrc00`.
+    pub fn root_dir(&self) -> String {
+        match self.archive {
+            Archive::Ris => self.name.clone(),
+            Archive::RouteViews if self.name == "route-views2" => "bgpdata".into(),
+            Archive::RouteViews => format!("{}/bgpdata", self.name),
+        }
+    }
+
     /// Folder of a month's listing below the archive root, `/`-terminated:
     /// `bgpdata/2008.11/UPDATES/` (route-views2 has no collector folder),
     /// `route-views.linx/bgpdata/2008.11/RIBS/`, `rrc00/2008.11/` (RIS lists both kinds together).

@@ -113,8 +113,13 @@ impl ArchiveArgs {
 
     /// The layout, an HTTP client and a small runtime for it.
     pub fn open(&self) -> Result<ArchiveSource, UsageError> {
+        self.open_with(self.fetch_config()?)
+    }
+
+    /// [`ArchiveArgs::open`] with a fetch configuration adjusted by the caller.
+    pub fn open_with(&self, cfg: FetchConfig) -> Result<ArchiveSource, UsageError> {
         let layout = self.layout()?;
-        let fetcher = Fetcher::new(self.fetch_config()?).map_err(UsageError::Invalid)?;
+        let fetcher = Fetcher::new(cfg).map_err(UsageError::Invalid)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

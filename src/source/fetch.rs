@@ -29,6 +29,9 @@ pub struct FetchConfig {
     pub offline: bool,
     /// A cached listing of the current month is fetched again when older than this.
     pub listing_max_age: Duration,
+    /// Fetch every listing again, even of past months (`monitor` watches for files that
+    /// arrive late; a failed fetch still falls back to the cached copy).
+    pub relist: bool,
     pub user_agent: String,
 }
 
@@ -41,6 +44,7 @@ impl Default for FetchConfig {
             backoff: Duration::from_secs(2),
             offline: false,
             listing_max_age: Duration::from_secs(600),
+            relist: false,
             user_agent: user_agent(),
         }
     }
@@ -296,11 +300,11 @@ impl Fetcher {
             .ok()
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok());
-        let fresh = age.is_some_and(|a| past || a <= self.cfg.listing_max_age);
-        if fresh || (self.cfg.offline && age.is_some()) {
-            if let Ok(html) = tokio::fs::read_to_string(&cached).await {
-                return Ok(archive::parse_listing(&html));
-            }
+        let fresh = !self.cfg.relist && age.is_some_and(|a| past || a <= self.cfg.listing_max_age);
+        if (fresh || (self.cfg.offline && age.is_some()))
+            && let Ok(html) = tokio::fs::read_to_string(&cached).await
+        {
+            return Ok(archive::parse_listing(&html));
         }
         if self.cfg.offline {
             return list_cache_dir(&layout.cache_path(k.archive, &k.dir), &url);

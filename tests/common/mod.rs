@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the real binary, read its JSON Lines.
 #![allow(dead_code)]
 
+pub mod http;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
