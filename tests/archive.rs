@@ -528,3 +528,42 @@ fn cache_location_and_mode_errors() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// A cached listing is final only if it was taken a day after its month ended: one taken
+/// during the month misses the files published after it and is asked for again.
+#[test]
+fn a_listing_cached_during_its_month_is_fetched_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&[("/ris/", ris_copy(dir.path()))]);
+    let cache = dir.path().join("cache");
+    let cache_s = cache.display().to_string();
+    let ris = server.url("/ris");
+    let fetch = || {
+        let out = cutoff()
+            .args(["fetch", "--from", "2008-02-24T18:00:00Z", "--to"])
+            .args(["2008-02-24T18:30:00Z", "--collector", "rrc00"])
+            .args(["--ris-url", &ris, "--cache-dir", &cache_s])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0));
+    };
+    let listing_path = "/ris/rrc00/2008.02/";
+    fetch();
+    assert_eq!(server.requests(listing_path).len(), 1);
+    let copy = cache.join("ris/rrc00/2008.02/.listing.html");
+    let set_taken = |t: std::time::SystemTime| {
+        std::fs::File::options()
+            .write(true)
+            .open(&copy)
+            .expect("cached listing")
+            .set_modified(t)
+            .expect("set mtime");
+    };
+    // Taken now (long after February 2008): final, not asked for again.
+    fetch();
+    assert_eq!(server.requests(listing_path).len(), 1);
+    // Taken on 2008-02-25, during its month: asked for again.
+    set_taken(std::time::UNIX_EPOCH + Duration::from_secs(1_203_897_600));
+    fetch();
+    assert_eq!(server.requests(listing_path).len(), 2);
+}

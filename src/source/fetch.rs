@@ -283,24 +283,30 @@ impl Fetcher {
         Ok(got)
     }
 
-    /// A listing page, from the cache when it is still good (past months never change; the
-    /// current month's is fetched again after `listing_max_age`). Offline without a cached
-    /// listing, the cache folder itself is listed.
+    /// A listing page, from the cache when it is still good (a listing fetched a day after its
+    /// month ended is final; others are fetched again after `listing_max_age`). Offline without
+    /// a cached listing, the cache folder itself is listed.
     pub async fn listing(
         &self,
         layout: &Layout,
         k: &ListingKey,
-        now: Timestamp,
+        _now: Timestamp,
     ) -> Result<Vec<ListingEntry>, String> {
         let url = layout.url(k.archive, &k.dir);
         let cached = layout.listing_cache(k.archive, &k.dir);
-        let past = k.month.next().start().plus_secs(86_400) <= now;
-        let age = tokio::fs::metadata(&cached)
+        let modified = tokio::fs::metadata(&cached)
             .await
             .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.elapsed().ok());
-        let fresh = !self.cfg.relist && age.is_some_and(|a| past || a <= self.cfg.listing_max_age);
+            .and_then(|m| m.modified().ok());
+        let age = modified.and_then(|t| t.elapsed().ok());
+        // When the copy was taken matters, not when we ask: a copy taken during its month
+        // misses the files published after it.
+        let settled = k.month.next().start().plus_secs(86_400).secs;
+        let fetched_after_month = modified
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .is_some_and(|d| d.as_secs() as i64 >= settled);
+        let fresh = !self.cfg.relist
+            && age.is_some_and(|a| fetched_after_month || a <= self.cfg.listing_max_age);
         if (fresh || (self.cfg.offline && age.is_some()))
             && let Ok(html) = tokio::fs::read_to_string(&cached).await
         {
