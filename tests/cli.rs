@@ -356,3 +356,27 @@ fn a_watchlist_file_names_ases_and_prefixes() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
 }
+
+/// The timeline the README shows for its first command is what that command prints.
+#[test]
+fn the_readme_shows_the_first_commands_real_output() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let shown: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("2008-11-11 21:33:00 UTC"))
+        .take_while(|l| !l.starts_with("```"))
+        .filter(|l| l.starts_with("2008-") || l.starts_with("Read "))
+        .collect();
+    assert!(shown.len() >= 5, "README block not found: {shown:?}");
+    let out = cutoff()
+        .args(["scan", "--asn", "26780", "--format", "table"])
+        .arg(sample(MCCOLO))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let printed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("2008-") || l.starts_with("Read "))
+        .collect();
+    assert_eq!(printed, shown);
+}
