@@ -47,6 +47,14 @@ pub enum Command {
     /// sentence to quote (DESIGN §6). Exit status: 0 fine; 2 usage or bad input; 3 some event could
     /// not be measured (no telemetry around it).
     Correlate(crate::correlate::CorrelateArgs),
+    /// Write a report a journalist can cite: report.html (one self-contained file), report.md,
+    /// the charts as SVG and PNG, events.jsonl and inputs.sha256.
+    ///
+    /// Reads the events `scan --format jsonl` printed, optionally the visibility `timeline
+    /// --format jsonl` printed (for the charts) and spam telemetry (as for `correlate`).
+    /// Exit status: 0 fine; 2 usage or bad input; 3 the scan's input was incomplete or an
+    /// event could not be measured.
+    Report(Box<crate::report::ReportArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +142,7 @@ pub fn main() -> ExitStatus {
         Command::Timeline(args) => crate::scan::run_timeline_cli(*args),
         Command::Dump(args) => run_dump(args),
         Command::Correlate(args) => crate::correlate::run_cli(args),
+        Command::Report(args) => crate::report::run_cli(*args),
     };
     match result {
         Ok(status) => status,
