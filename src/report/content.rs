@@ -40,9 +40,9 @@ pub fn build(input: &ReportInput, generated: &str) -> Result<Content, String> {
     b.headline();
     b.warnings(&files);
     b.how_we_know();
+    b.visibility_charts()?;
     b.events();
     b.evidence();
-    b.visibility_charts()?;
     b.spam()?;
     b.method();
     b.limits();

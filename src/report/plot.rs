@@ -201,7 +201,7 @@ fn legend_layout(keys: &[Key]) -> (Vec<(usize, f64)>, usize) {
         let text = match k {
             Key::Fill(_, t) | Key::Line(_, t) | Key::Dashed(_, t) => t,
         };
-        let w = (FONT, 14.0)
+        let w = (FONT, 15.0)
             .into_font()
             .box_size(text)
             .map(|(w, _)| f64::from(w))
@@ -259,7 +259,7 @@ fn draw_legend<DB: DrawingBackend>(
         area.draw(&Text::new(
             text.clone(),
             (x + sw + (6.0 * s) as i32, y + sh / 2),
-            font(14.0, s, INK).pos(Pos::new(HPos::Left, VPos::Center)),
+            font(15.0, s, INK).pos(Pos::new(HPos::Left, VPos::Center)),
         ))
         .map_err(err)?;
     }
@@ -480,8 +480,8 @@ impl Figure for Visibility<'_> {
             .bold_line_style(GRID)
             .light_line_style(TRANSPARENT)
             .axis_style(MUTED)
-            .label_style(font(14.0, s, MUTED))
-            .axis_desc_style(font(14.0, s, MUTED))
+            .label_style(font(15.0, s, MUTED))
+            .axis_desc_style(font(15.0, s, MUTED))
             .x_label_formatter(&|t| tick_label(*t))
             .y_label_formatter(&|v| format!("{v:.0}"))
             .y_labels(6)
@@ -500,7 +500,7 @@ impl Figure for Visibility<'_> {
                 poly.push((*a, *lo));
             }
             chart
-                .draw_series(std::iter::once(Polygon::new(poly, color.mix(0.9).filled())))
+                .draw_series(std::iter::once(Polygon::new(poly, color.filled())))
                 .map_err(err)?;
         }
         let line = |f: &dyn Fn(&VisibilityPoint) -> f64| -> Vec<(i64, f64)> {
@@ -596,8 +596,8 @@ impl Figure for Prefixes<'_> {
             .bold_line_style(GRID)
             .light_line_style(TRANSPARENT)
             .axis_style(MUTED)
-            .label_style(font(14.0, s, MUTED))
-            .axis_desc_style(font(14.0, s, MUTED))
+            .label_style(font(15.0, s, MUTED))
+            .axis_desc_style(font(15.0, s, MUTED))
             .x_label_formatter(&|t| tick_label(*t))
             .x_desc("UTC")
             .draw()
@@ -637,7 +637,7 @@ impl Figure for Prefixes<'_> {
             root.draw(&Text::new(
                 prefix.to_string(),
                 (x - (8.0 * s) as i32, y),
-                font(14.0, s, INK).pos(Pos::new(HPos::Right, VPos::Center)),
+                font(15.0, s, INK).pos(Pos::new(HPos::Right, VPos::Center)),
             ))
             .map_err(err)?;
         }
@@ -734,8 +734,8 @@ impl Figure for Spam<'_> {
             .bold_line_style(GRID)
             .light_line_style(TRANSPARENT)
             .axis_style(MUTED)
-            .label_style(font(14.0, s, MUTED))
-            .axis_desc_style(font(14.0, s, MUTED))
+            .label_style(font(15.0, s, MUTED))
+            .axis_desc_style(font(15.0, s, MUTED))
             .x_label_formatter(&|t| tick_label(*t))
             .y_label_formatter(&|v| compact(*v))
             .y_labels(6)
