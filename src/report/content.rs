@@ -650,11 +650,16 @@ impl Builder<'_> {
         };
         let windows = window
             .map(|(a, z)| {
-                vec![(
-                    a,
-                    z,
-                    crate::correlate::analysis::baseline_between(&grid, opts.baseline_weeks, a, z),
-                )]
+                vec![plot::Window {
+                    start: a,
+                    end: z,
+                    baseline: crate::correlate::analysis::baseline_between(
+                        &grid,
+                        opts.baseline_weeks,
+                        a,
+                        z,
+                    ),
+                }]
             })
             .unwrap_or_default();
         let note = shown.and_then(|c| {

@@ -113,7 +113,10 @@ trait Figure {
     -> Result<(), String>;
 }
 
-fn render(fig: &impl Figure) -> Result<(String, Vec<u8>, (u32, u32)), String> {
+/// A figure drawn both ways: SVG text, PNG bytes, SVG size.
+type Drawn = (String, Vec<u8>, (u32, u32));
+
+fn render(fig: &impl Figure) -> Result<Drawn, String> {
     register_font();
     let size = (WIDTH, fig.height());
     let mut svg = String::new();
@@ -657,12 +660,19 @@ impl Figure for Prefixes<'_> {
 
 // ---------------------------------------------------------------- spam
 
+/// A window of the measurement: its bins' matched baseline (`None` where no week had data).
+pub struct Window {
+    pub start: i64,
+    pub end: i64,
+    pub baseline: Vec<(i64, Option<f64>)>,
+}
+
 /// The telemetry series around the events, with the matched baseline of each window.
 pub struct Spam<'a> {
     pub series: &'a Series,
     pub span: (i64, i64),
-    /// Windows compared: (start, end, baseline per bin).
-    pub windows: Vec<(i64, i64, Vec<(i64, Option<f64>)>)>,
+    /// Windows compared.
+    pub windows: Vec<Window>,
     pub marks: Vec<Mark>,
     pub kinds: Vec<(RGBColor, String)>,
     /// Text written in the first window (the measured drop).
@@ -708,7 +718,7 @@ impl Figure for Spam<'_> {
             .chain(
                 self.windows
                     .iter()
-                    .flat_map(|w| w.2.iter().filter_map(|(_, b)| *b)),
+                    .flat_map(|w| w.baseline.iter().filter_map(|(_, b)| *b)),
             )
             .fold(1.0f64, f64::max)
             * 1.08;
@@ -721,10 +731,10 @@ impl Figure for Spam<'_> {
             .y_label_area_size((Y_LABEL_W * s) as u32)
             .build_cartesian_2d((t0..t1).with_key_points(time_ticks(t0, t1)), 0f64..ymax)
             .map_err(err)?;
-        for (a, b, _) in &self.windows {
+        for w in &self.windows {
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [((*a).max(t0), 0.0), ((*b).min(t1), ymax)],
+                    [(w.start.max(t0), 0.0), (w.end.min(t1), ymax)],
                     WINDOW_BG.filled(),
                 )))
                 .map_err(err)?;
@@ -751,8 +761,8 @@ impl Figure for Spam<'_> {
                 ))
                 .map_err(err)?;
         }
-        for (_, _, base) in &self.windows {
-            let pts = base.iter().filter_map(|(t, b)| Some((*t, (*b)?)));
+        for w in &self.windows {
+            let pts = w.baseline.iter().filter_map(|(t, b)| Some((*t, (*b)?)));
             for run in runs(pts, self.series.bin_secs) {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -775,7 +785,8 @@ impl Figure for Spam<'_> {
             s,
         )?;
         // The measured drop, in a box over the window, kept inside the plot.
-        if let (Some(note), Some((a, b, _))) = (&self.note, self.windows.first()) {
+        if let (Some(note), Some(win)) = (&self.note, self.windows.first()) {
+            let (a, b) = (win.start, win.end);
             let style = font(15.0, s, BASELINE).pos(Pos::new(HPos::Center, VPos::Top));
             let (w, h) = root.estimate_text_size(note, &style).map_err(err)?;
             let (w, h) = (w as i32, h as i32);
