@@ -41,7 +41,13 @@ fn spans(line: &[Span]) -> String {
         match s {
             Span::Text(x) => out.push_str(&esc(x)),
             Span::Strong(x) => {
-                let _ = write!(out, "**{}**", esc(x));
+                // Emphasis cannot end in a space in CommonMark: keep spaces outside it.
+                let inner = x.trim();
+                let (lead, trail) = (
+                    &x[..x.len() - x.trim_start().len()],
+                    &x[inner.len() + (x.len() - x.trim_start().len())..],
+                );
+                let _ = write!(out, "{lead}**{}**{trail}", esc(inner));
             }
             Span::Code(x) => out.push_str(&code_span(x)),
             Span::Swatch(_) => {}
@@ -132,5 +138,6 @@ mod tests {
         assert_eq!(code_span("AS 1 2"), "`AS 1 2`");
         assert_eq!(code_span("a`b"), "a\\`b");
         assert_eq!(fence("x ```` y"), "`````");
+        assert_eq!(spans(&[Span::Strong("Note. ".into())]), "**Note.** ");
     }
 }
