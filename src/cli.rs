@@ -65,6 +65,14 @@ pub enum Command {
     Monitor(crate::monitor::MonitorArgs),
     /// Print the effective monitor configuration (defaults filled in), or the example.
     Config(crate::monitor::ConfigArgs),
+    /// Write a report a journalist can cite: report.html (one self-contained file), report.md,
+    /// the charts as SVG and PNG, events.jsonl and inputs.sha256.
+    ///
+    /// Reads the events `scan --format jsonl` printed, optionally the visibility `timeline
+    /// --format jsonl` printed (for the charts) and spam telemetry (as for `correlate`).
+    /// Exit status: 0 fine; 2 usage or bad input; 3 the scan's input was incomplete or an
+    /// event could not be measured.
+    Report(Box<crate::report::ReportArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,6 +170,7 @@ pub fn main() -> ExitStatus {
         Command::Collectors(args) => crate::source::command::run_collectors(args),
         Command::Monitor(args) => crate::monitor::run_cli(args),
         Command::Config(args) => crate::monitor::run_config_cli(args),
+        Command::Report(args) => crate::report::run_cli(*args),
     };
     match result {
         Ok(status) => status,

@@ -97,6 +97,13 @@ pub struct ScanArgs {
     /// reads everything on one thread per collector).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also write the full report into this directory: report.html, report.md, the charts
+    /// (SVG and PNG), events.jsonl, inputs.sha256 (see `cutoff report`).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// AS names for the report: `3549 Global Crossing` lines, or asn.txt style.
+    #[arg(long, value_name = "FILE")]
+    pub as_names: Option<PathBuf>,
     /// Spam telemetry to correlate the events with (see `cutoff correlate`).
     #[command(flatten)]
     pub telemetry: crate::correlate::TelemetryArgs,
@@ -406,15 +413,22 @@ pub struct ScanOutcome {
 }
 
 pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
-    let plan = ScanPlan::from_args(&args)?;
-    // Bad telemetry stops the run before the scan, not after it.
+    let mut plan = ScanPlan::from_args(&args)?;
+    // The report's charts need the visibility timeline.
+    plan.timeline = args.report.is_some();
+    // Bad telemetry or names stop the run before the scan, not after it.
     let telemetry = crate::correlate::Prepared::load(&args.telemetry)?;
+    let names = report::load_names(args.as_names.as_deref())?;
+    if args.as_names.is_some() && args.report.is_none() {
+        return Err(
+            UsageError::Invalid("--as-names is for the report: add --report DIR".into()).into(),
+        );
+    }
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         OutputFormat::Table
     } else {
         OutputFormat::Jsonl
     });
-    let mut plan = plan;
     let downloads = if args.archive_mode() {
         Some(plan_archive(&args, &mut plan)?)
     } else {
@@ -427,14 +441,42 @@ pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     for f in &outcome.summary.files {
         crate::cli::report_file_problems(&f.path, &f.stats);
     }
+    let correlations = telemetry.as_ref().map(|t| t.report_scan(&outcome.events));
+    let correlation_incomplete = correlations.as_ref().is_some_and(|c| c.incomplete());
+    // The report first: a reader of stdout that stops early must not cost it.
+    if let Some(dir) = &args.report {
+        let spam =
+            telemetry
+                .as_ref()
+                .zip(correlations.clone())
+                .map(|(t, c)| report::input::SpamInput {
+                    series: t.series.clone(),
+                    control: t.control.clone(),
+                    correlation: c,
+                });
+        let input = report::input::ReportInput {
+            events: outcome.events.clone(),
+            summary: outcome.summary.clone(),
+            timeline: Ok(outcome.timeline.clone()),
+            spam,
+            names,
+            commands: vec![(
+                "The command that wrote this report:".into(),
+                report::input::this_command(),
+            )],
+            report_files: args
+                .as_names
+                .iter()
+                .map(|p| ("as-names".to_string(), p.display().to_string()))
+                .collect(),
+        };
+        report::write_report(&input, dir)?;
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     report::write(&mut out, format, &outcome.events, &outcome.summary)?;
-    let mut correlation_incomplete = false;
-    if let Some(t) = &telemetry {
-        let correlations = t.report_scan(&outcome.events);
-        crate::correlate::write_after_scan(&mut out, format, &correlations)?;
-        correlation_incomplete = correlations.incomplete();
+    if let Some(c) = &correlations {
+        crate::correlate::write_after_scan(&mut out, format, c)?;
     }
     let status = if outcome.summary.incomplete_input || correlation_incomplete {
         ExitStatus::IncompleteInput
@@ -451,11 +493,13 @@ pub fn run_timeline_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     use crate::timeline::TimelineFormat;
     let mut plan = ScanPlan::from_args(&args)?;
     plan.timeline = true;
-    let downloads = if args.archive_mode() {
-        Some(plan_archive(&args, &mut plan)?)
-    } else {
-        None
-    };
+    if args.report.is_some() || args.as_names.is_some() {
+        return Err(UsageError::Invalid(
+            "timeline writes no report: use scan --report DIR, or cutoff report --timeline FILE"
+                .into(),
+        )
+        .into());
+    }
     let format = match args.format {
         None if std::io::stdout().is_terminal() => TimelineFormat::Csv,
         None | Some(OutputFormat::Jsonl) => TimelineFormat::Jsonl,
@@ -466,6 +510,12 @@ pub fn run_timeline_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
             ))
             .into());
         }
+    };
+    // Arguments are all checked before anything is downloaded.
+    let downloads = if args.archive_mode() {
+        Some(plan_archive(&args, &mut plan)?)
+    } else {
+        None
     };
     let outcome = run(&plan);
     if let Some(d) = downloads {

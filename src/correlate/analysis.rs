@@ -121,6 +121,18 @@ impl Matched<'_> {
     }
 }
 
+/// The matched-week baseline of every bin starting in `from..to` (for the report's chart): the
+/// median of the same bin of the week in the `weeks` previous weeks, `None` where none has data.
+pub fn baseline_between(g: &Grid, weeks: u32, from: i64, to: i64) -> Vec<(i64, Option<f64>)> {
+    let m = Matched {
+        g,
+        weeks: i64::from(weeks),
+    };
+    (g.index_at_or_after(from)..g.index_at_or_after(to))
+        .map(|i| (g.time(i), m.baseline(i)))
+        .collect()
+}
+
 /// 1 − Σpost / Σbaseline over the bins that have both; NaN if the baseline sums to 0.
 fn drop_of(pairs: &[Pair]) -> f64 {
     let (post, base) = pairs

@@ -1,11 +1,27 @@
-//! Output of a scan: events and the run summary as table, JSON Lines, JSON, CSV or Markdown.
+//! Output of a scan: events and the run summary as table, JSON Lines, JSON, CSV or Markdown;
+//! and the full report (`cutoff report`, `scan --report DIR`): HTML, Markdown, charts.
+//!
+//! The report's parts: [`input`] (what it is made of, from files or a scan), [`content`] (what
+//! it says, as [`doc`] blocks), [`plot`] (charts), [`provenance`] (input files and hashes),
+//! [`names`] (AS names), [`html`] and [`markdown`] (renderers that escape every input string).
+
+pub mod content;
+pub mod doc;
+pub mod html;
+pub mod input;
+pub mod markdown;
+pub mod names;
+pub mod plot;
+pub mod provenance;
 
 use crate::detect::{DetectRules, Event, EventKind};
+use crate::error::{ExitStatus, UsageError};
 use crate::scan::{FileReport, ScanPlan};
 use crate::state::EligibilityRules;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Version of the JSON output; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -466,4 +482,134 @@ fn write_csv(out: &mut dyn Write, events: &[Event]) -> std::io::Result<()> {
         ])?;
     }
     w.flush()
+}
+
+/// `cutoff report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Events and run summary: the JSON Lines of `cutoff scan --format jsonl`.
+    #[arg(long, value_name = "FILE")]
+    pub events: PathBuf,
+    /// Visibility over time: the JSON Lines of `cutoff timeline --format jsonl` (same
+    /// arguments as the scan). Without it the visibility charts are omitted, and the report
+    /// says so.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
+    /// AS names: `3549 Global Crossing` lines, or asn.txt style (`AS3549 GBLX-US, US`).
+    #[arg(long, value_name = "FILE")]
+    pub as_names: Option<PathBuf>,
+    /// Directory to write report.html, report.md, events.jsonl, the charts and inputs.sha256.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub telemetry: crate::correlate::TelemetryArgs,
+}
+
+fn usage(msg: String) -> anyhow::Error {
+    UsageError::Invalid(msg).into()
+}
+
+/// Load `--as-names`, or none.
+pub fn load_names(path: Option<&Path>) -> anyhow::Result<names::AsNames> {
+    match path {
+        Some(p) => names::AsNames::from_file(p).map_err(usage),
+        None => Ok(names::AsNames::default()),
+    }
+}
+
+pub fn run_cli(args: ReportArgs) -> anyhow::Result<ExitStatus> {
+    let names = load_names(args.as_names.as_deref())?;
+    let (events, summary) = input::read_scan_output(&args.events).map_err(usage)?;
+    let timeline = match &args.timeline {
+        Some(p) => Ok(input::read_timeline(p).map_err(usage)?),
+        None => Err(
+            "no timeline was given (make one with cutoff timeline, the scan's arguments and --format jsonl, then pass --timeline FILE)"
+                .to_string(),
+        ),
+    };
+    let prepared = crate::correlate::Prepared::load(&args.telemetry)?;
+    let events_file = args.events.display().to_string();
+    let spam = prepared
+        .as_ref()
+        .map(|p| input::SpamInput::new(p, &events, Some(events_file.clone())));
+    let scan = input::scan_command(&summary);
+    let mut commands = vec![(
+        "The scan, rebuilt from its summary (each collector's files by their directory; --from and --to, if they were used, are not recorded):".to_string(),
+        scan.clone(),
+    )];
+    if args.timeline.is_some() {
+        commands.push((
+            "The timeline, with the same arguments:".into(),
+            scan.replacen("cutoff scan", "cutoff timeline", 1)
+                .replace("> events.jsonl", "> timeline.jsonl"),
+        ));
+    }
+    commands.push(("This report:".into(), input::this_command()));
+    let mut report_files = vec![("events".to_string(), events_file)];
+    for (role, p) in [("timeline", &args.timeline), ("as-names", &args.as_names)] {
+        if let Some(p) = p {
+            report_files.push((role.into(), p.display().to_string()));
+        }
+    }
+    let incomplete =
+        summary.incomplete_input || spam.as_ref().is_some_and(|s| s.correlation.incomplete());
+    let input = input::ReportInput {
+        events,
+        summary,
+        timeline,
+        spam,
+        names,
+        commands,
+        report_files,
+    };
+    write_report(&input, &args.out)?;
+    Ok(if incomplete {
+        ExitStatus::IncompleteInput
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Write the report into `dir` (created if needed); returns the files written.
+pub fn write_report(input: &input::ReportInput, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        anyhow::anyhow!("{}: cannot create the report directory: {e}", dir.display())
+    })?;
+    let generated = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let content = content::build(input, &generated).map_err(|e| anyhow::anyhow!(e))?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", p.display()))?;
+        written.push(p);
+        Ok(())
+    };
+    for ch in &content.charts {
+        put(&format!("{}.svg", ch.stem), ch.svg.as_bytes())?;
+        put(&format!("{}.png", ch.stem), &ch.png)?;
+    }
+    let mut jsonl = Vec::new();
+    write(
+        &mut jsonl,
+        OutputFormat::Jsonl,
+        &input.events,
+        &input.summary,
+    )?;
+    put("events.jsonl", &jsonl)?;
+    put(
+        "inputs.sha256",
+        provenance::sha256sums(&content.files).as_bytes(),
+    )?;
+    put("report.md", markdown::render(&content).as_bytes())?;
+    put("report.html", html::render(&content).as_bytes())?;
+    if let Some(h) = content::headline_text(&content.blocks) {
+        tracing::info!("{h}");
+    }
+    tracing::info!(
+        "report written to {} ({} files)",
+        dir.join("report.html").display(),
+        written.len()
+    );
+    Ok(written)
 }
