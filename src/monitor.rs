@@ -859,7 +859,7 @@ pub fn scan_plan(config: &MonitorConfig, collectors: &[CollectorFiles]) -> ScanP
         },
         from: None,
         to: None,
-        lookahead: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        lookahead: crate::scan::default_lookahead(),
         timeline: false,
         downloads: None,
     }

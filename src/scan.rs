@@ -93,8 +93,8 @@ pub struct ScanArgs {
     /// Exit with status 1 when events were found.
     #[arg(long)]
     pub exit_code: bool,
-    /// Threads decompressing files ahead of the parser (default: the number of cores; 1
-    /// reads everything on one thread per collector).
+    /// Threads per collector, the parser included: N-1 decompress the next files ahead of it
+    /// (default: the number of cores; 1 reads everything on one thread per collector).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Also write the full report into this directory: report.html, report.md, the charts
@@ -335,12 +335,19 @@ impl ScanPlan {
             lookahead: match args.threads {
                 Some(0) => return Err(UsageError::Invalid("--threads must be at least 1".into())),
                 Some(n) => n - 1,
-                None => thread::available_parallelism().map_or(1, |n| n.get()),
+                None => default_lookahead(),
             },
             timeline: false,
             downloads: None,
         })
     }
+}
+
+/// Files decompressed ahead per stream by default: one thread per core in all, counting the
+/// parser. More only adds contention: on the 2-core bench machine a lookahead of 2 took 6.1 s
+/// of CPU for the 2008-02-24 day against 4.7 s with 1, and 3.35 s of wall time against 2.64 s.
+pub fn default_lookahead() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get()) - 1
 }
 
 /// Approximate IPv4 full-table size by year, used only for the mass-withdrawal rule when no
