@@ -436,18 +436,7 @@ pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     } else {
         OutputFormat::Jsonl
     });
-    let downloads = if args.archive_mode() {
-        Some(plan_archive(&args, &mut plan)?)
-    } else {
-        None
-    };
-    let outcome = run(&plan);
-    if let Some(d) = downloads {
-        d.join();
-    }
-    for f in &outcome.summary.files {
-        crate::cli::report_file_problems(&f.path, &f.stats);
-    }
+    let outcome = run_reporting_problems(&args, &mut plan)?;
     let correlations = telemetry.as_ref().map(|t| t.report_scan(&outcome.events));
     let correlation_incomplete = correlations.as_ref().is_some_and(|c| c.incomplete());
     // The report first: a reader of stdout that stops early must not cost it.
@@ -495,6 +484,24 @@ pub fn run_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     Ok(status)
 }
 
+/// Run the plan (first planning and starting the downloads in archive mode), then say on
+/// stderr what went wrong with each file.
+fn run_reporting_problems(args: &ScanArgs, plan: &mut ScanPlan) -> anyhow::Result<ScanOutcome> {
+    let downloads = if args.archive_mode() {
+        Some(plan_archive(args, plan)?)
+    } else {
+        None
+    };
+    let outcome = run(plan);
+    if let Some(d) = downloads {
+        d.join();
+    }
+    for f in &outcome.summary.files {
+        crate::cli::report_file_problems(&f.path, &f.stats);
+    }
+    Ok(outcome)
+}
+
 /// `cutoff timeline`: the scan, printing visibility points instead of events.
 pub fn run_timeline_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
     use crate::timeline::TimelineFormat;
@@ -519,18 +526,7 @@ pub fn run_timeline_cli(args: ScanArgs) -> anyhow::Result<ExitStatus> {
         }
     };
     // Arguments are all checked before anything is downloaded.
-    let downloads = if args.archive_mode() {
-        Some(plan_archive(&args, &mut plan)?)
-    } else {
-        None
-    };
-    let outcome = run(&plan);
-    if let Some(d) = downloads {
-        d.join();
-    }
-    for f in &outcome.summary.files {
-        crate::cli::report_file_problems(&f.path, &f.stats);
-    }
+    let outcome = run_reporting_problems(&args, &mut plan)?;
     let mut points = outcome.timeline;
     points.retain(|p| plan.from.is_none_or(|f| p.time >= f) && plan.to.is_none_or(|t| p.time <= t));
     let stdout = std::io::stdout();

@@ -517,16 +517,7 @@ fn cache_location_and_mode_errors() {
             "--jobs must be at least 1",
         ),
     ];
-    for (args, needle) in cases {
-        let out = cutoff()
-            .current_dir(root())
-            .args(args)
-            .output()
-            .expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(needle), "{args:?}: {err}");
-    }
+    assert_usage_errors(cases);
 }
 
 /// A cached listing is final only if it was taken a day after its month ended: one taken

@@ -101,16 +101,7 @@ fn usage_errors_exit_2_with_a_reason() {
             "--from is after --to",
         ),
     ];
-    for (args, needle) in cases {
-        let out = cutoff()
-            .current_dir(root())
-            .args(args)
-            .output()
-            .expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(needle), "{args:?}: {err}");
-    }
+    assert_usage_errors(cases);
 }
 
 /// A broken file among good ones: the run goes on, names the file and the problem, counts

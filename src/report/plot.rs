@@ -337,6 +337,12 @@ fn marks_room(marks: &[Mark], t0: i64, t1: i64) -> f64 {
     10.0 + 17.0 * rows.len().max(1) as f64
 }
 
+/// Height of a chart: mark labels above, the plot, the time axis, the legend below.
+fn chart_height(keys: &[Key], marks: &[Mark], span: (i64, i64), plot: f64) -> u32 {
+    let (_, rows) = legend_layout(keys);
+    (marks_room(marks, span.0, span.1) + plot + AXIS_H + rows as f64 * LEGEND_ROW + 8.0) as u32
+}
+
 // ---------------------------------------------------------------- visibility
 
 /// Visibility of one AS, stacked by upstream.
@@ -445,12 +451,7 @@ fn step_ends(times: impl Iterator<Item = i64>, end: i64) -> Vec<(i64, i64)> {
 
 impl Figure for Visibility<'_> {
     fn height(&self) -> u32 {
-        let (_, rows) = legend_layout(&self.keys());
-        (marks_room(&self.marks, self.span.0, self.span.1)
-            + PLOT_H
-            + AXIS_H
-            + rows as f64 * LEGEND_ROW
-            + 8.0) as u32
+        chart_height(&self.keys(), &self.marks, self.span, PLOT_H)
     }
 
     fn draw<DB: DrawingBackend>(
@@ -566,12 +567,12 @@ impl Prefixes<'_> {
 
 impl Figure for Prefixes<'_> {
     fn height(&self) -> u32 {
-        let (_, rows) = legend_layout(&Self::keys());
-        (marks_room(&self.marks, self.span.0, self.span.1)
-            + self.rows.len() as f64 * ROW_H
-            + AXIS_H
-            + rows as f64 * LEGEND_ROW
-            + 8.0) as u32
+        chart_height(
+            &Self::keys(),
+            &self.marks,
+            self.span,
+            self.rows.len() as f64 * ROW_H,
+        )
     }
 
     fn draw<DB: DrawingBackend>(
@@ -694,12 +695,7 @@ impl Spam<'_> {
 
 impl Figure for Spam<'_> {
     fn height(&self) -> u32 {
-        let (_, rows) = legend_layout(&self.keys());
-        (marks_room(&self.marks, self.span.0, self.span.1)
-            + PLOT_H
-            + AXIS_H
-            + rows as f64 * LEGEND_ROW
-            + 8.0) as u32
+        chart_height(&self.keys(), &self.marks, self.span, PLOT_H)
     }
 
     fn draw<DB: DrawingBackend>(

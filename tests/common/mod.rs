@@ -110,3 +110,17 @@ pub fn epoch(t: &Value) -> i64 {
         .expect("RFC 3339")
         .timestamp()
 }
+
+/// Each command line (run from the crate root) exits 2 with a message containing its needle.
+pub fn assert_usage_errors<const N: usize>(cases: [(&[&str], &str); N]) {
+    for (args, needle) in cases {
+        let out = cutoff()
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
