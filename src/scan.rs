@@ -93,8 +93,9 @@ pub struct ScanArgs {
     /// Exit with status 1 when events were found.
     #[arg(long)]
     pub exit_code: bool,
-    /// Threads per collector, the parser included: N-1 decompress the next files ahead of it
-    /// (default: the number of cores; 1 reads everything on one thread per collector).
+    /// Decompression ahead of the parser: the next file and N-1 beyond it are decompressed on
+    /// other threads while one is parsed (default: the number of cores; 1 reads everything on
+    /// one thread per collector).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Also write the full report into this directory: report.html, report.md, the charts
@@ -343,8 +344,8 @@ impl ScanPlan {
     }
 }
 
-/// Files decompressed ahead per stream by default: one thread per core in all, counting the
-/// parser. More only adds contention: on the 2-core bench machine a lookahead of 2 took 6.1 s
+/// Files decompressed ahead per stream by default: cores − 1 beyond the next one (the parser
+/// thread mostly waits on them). More only adds contention: on the 2-core bench machine a lookahead of 2 took 6.1 s
 /// of CPU for the 2008-02-24 day against 4.7 s with 1, and 3.35 s of wall time against 2.64 s.
 pub fn default_lookahead() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get()) - 1
