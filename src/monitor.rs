@@ -859,7 +859,7 @@ pub fn scan_plan(config: &MonitorConfig, collectors: &[CollectorFiles]) -> ScanP
         },
         from: None,
         to: None,
-        lookahead: crate::scan::default_lookahead(),
+        helpers: crate::scan::default_helpers(),
         timeline: false,
         downloads: None,
     }

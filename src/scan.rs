@@ -1,7 +1,7 @@
 //! `cutoff scan`: the whole pipeline on local files.
 //!
 //! One thread per collector reads that collector's files in order (update files are
-//! decompressed ahead on other threads) and filters to watched prefixes before anything
+//! decompressed ahead on a small pool, [`parse::ahead`]) and filters to watched prefixes before anything
 //! crosses a channel; the calling thread merges the collectors by time and runs state and
 //! detection.
 
@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread;
 
 #[derive(Debug, clap::Args)]
@@ -93,9 +94,9 @@ pub struct ScanArgs {
     /// Exit with status 1 when events were found.
     #[arg(long)]
     pub exit_code: bool,
-    /// Decompression ahead of the parser: the next file and N-1 beyond it are decompressed on
-    /// other threads while one is parsed (default: the number of cores; 1 reads everything on
-    /// one thread per collector).
+    /// Threads per collector: the parser plus N-1 decompressing the next update files; the
+    /// parser decompresses too rather than wait, so N cores stay busy and no more (default:
+    /// the number of cores; 1 does everything on one thread per collector).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Also write the full report into this directory: report.html, report.md, the charts
@@ -247,8 +248,9 @@ pub struct ScanPlan {
     pub detect: DetectRules,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
-    /// Files decompressed ahead of the parser per stream; 0 = none (read inline).
-    pub lookahead: usize,
+    /// Threads decompressing update files beside each stream's parser; 0 = the parser
+    /// decompresses each file itself.
+    pub helpers: usize,
     /// Record visibility over time (`cutoff timeline`, reports).
     pub timeline: bool,
     /// Archive input: readers wait for each file's download (or its failure) before reading.
@@ -333,10 +335,10 @@ impl ScanPlan {
             },
             from: args.from,
             to: args.to,
-            lookahead: match args.threads {
+            helpers: match args.threads {
                 Some(0) => return Err(UsageError::Invalid("--threads must be at least 1".into())),
                 Some(n) => n - 1,
-                None => default_lookahead(),
+                None => default_helpers(),
             },
             timeline: false,
             downloads: None,
@@ -344,10 +346,10 @@ impl ScanPlan {
     }
 }
 
-/// Files decompressed ahead per stream by default: cores − 1 beyond the next one (the parser
-/// thread mostly waits on them). More only adds contention: on the 2-core bench machine a lookahead of 2 took 6.1 s
-/// of CPU for the 2008-02-24 day against 4.7 s with 1, and 3.35 s of wall time against 2.64 s.
-pub fn default_lookahead() -> usize {
+/// Decompression threads per stream by default: one per core beside the parser's, which
+/// decompresses too when it would otherwise wait. More only adds contention: on the 2-core
+/// bench machine a third decoder took over a third more CPU for the 2008-02-24 day.
+pub fn default_helpers() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get()) - 1
 }
 
@@ -619,7 +621,7 @@ pub struct PipelineState {
 pub struct Pipeline {
     asns: Vec<u32>,
     prefixes: Vec<Prefix>,
-    lookahead: usize,
+    helpers: usize,
     tracker: Tracker,
     detector: Detector,
     recorder: Option<Recorder>,
@@ -633,7 +635,7 @@ impl Pipeline {
         Pipeline {
             asns: plan.asns.clone(),
             prefixes: plan.prefixes.clone(),
-            lookahead: plan.lookahead,
+            helpers: plan.helpers,
             tracker: Tracker::new(plan.eligibility.clone(), &plan.asns, &plan.prefixes),
             detector: Detector::new(plan.detect.clone()),
             recorder: plan.timeline.then(Recorder::default),
@@ -680,7 +682,7 @@ impl Pipeline {
                     .add_files(lane.files.iter().map(|f| f.path.display().to_string()))
             })
             .collect();
-        let lookahead = self.lookahead;
+        let helpers = self.helpers;
         let ready = self.downloads.clone();
         let files = thread::scope(|scope| {
             let mut receivers = Vec::new();
@@ -690,7 +692,7 @@ impl Pipeline {
                 let watch = watch.clone();
                 let ready = ready.as_ref();
                 handles.push(
-                    scope.spawn(move || read_collector(group, base, watch, tx, lookahead, ready)),
+                    scope.spawn(move || read_collector(group, base, watch, tx, helpers, ready)),
                 );
                 receivers.push(rx);
             }
@@ -841,95 +843,52 @@ fn lanes(collectors: &[CollectorFiles]) -> Vec<CollectorFiles> {
     out
 }
 
-/// An update file being decompressed on another thread: its bytes, and the error that
-/// stopped decompression early, if any.
-type Decompressing = thread::JoinHandle<(Vec<u8>, Option<std::io::Error>)>;
-
-/// Read one collector's files in order, filter, and send batches of messages.
+/// Read one collector's files in order, filter, and send batches of messages. Update files
+/// are decompressed into memory by `helpers` other threads (and this one, when it would
+/// otherwise wait; see [`parse::ahead`]); RIBs and unknown files are streamed.
 fn read_collector(
     group: &CollectorFiles,
     base: u32,
     mut watch: Watch,
     tx: Sender<Vec<Msg>>,
-    lookahead: usize,
+    helpers: usize,
     ready: Option<&Readiness>,
 ) -> Vec<FileReport> {
-    // Without downloads every file is local and ready.
-    let wait = |f: &MrtFile| ready.map_or(Ok(()), |r| r.wait(&f.path));
     let mut reports = Vec::new();
     let mut sender = BatchSender {
         tx,
         batch: Vec::with_capacity(BATCH),
         closed: false,
     };
-    let mut ahead: VecDeque<(usize, Decompressing)> = VecDeque::new();
-    let prefetchable = |f: &MrtFile| f.kind == FileKind::Updates;
-    let mut spawned_upto = 0;
+    let in_memory = |f: &MrtFile| f.kind == FileKind::Updates;
+    let gate: Arc<dyn parse::ahead::Gate> = match ready {
+        Some(r) => Arc::new(r.clone()),
+        None => Arc::new(parse::ahead::Local),
+    };
+    let jobs = group.files.iter().filter(|f| in_memory(f));
+    let mut ahead = parse::ahead::Ahead::start(
+        jobs.map(|f| f.path.clone()).collect(),
+        helpers,
+        helpers + 2,
+        Arc::clone(&gate),
+    );
     for (i, file) in group.files.iter().enumerate() {
-        // Keep the next update files decompressing on other threads while this one parses.
-        while lookahead > 0 && spawned_upto < group.files.len() && spawned_upto <= i + lookahead {
-            let next = &group.files[spawned_upto];
-            if prefetchable(next) {
-                let path = next.path.clone();
-                let ready = ready.cloned();
-                ahead.push_back((
-                    spawned_upto,
-                    thread::spawn(move || {
-                        match ready.map_or(Ok(()), |r| r.wait(&path)) {
-                            Ok(()) => parse::decode::read_all(&path),
-                            // Not downloaded: the reader reports it, these bytes are unused.
-                            Err(e) => (Vec::new(), Some(std::io::Error::other(e))),
-                        }
-                    }),
-                ));
-            }
-            spawned_upto += 1;
-        }
         let mut reader = FileReader::new(
             group.collector.clone(),
             base + i as u32,
             &mut watch,
             &mut sender,
         );
-        let stats = if let Err(reason) = wait(file) {
-            // Missing from the archive or not downloaded: a gap, named by its URL.
-            if prefetchable(file) && lookahead > 0 {
-                ahead.pop_front();
-            }
-            FileStats {
-                problem: Some(reason),
-                ..FileStats::default()
-            }
-        } else if prefetchable(file) && lookahead > 0 {
-            let (bytes, err) = ahead
-                .pop_front()
-                .filter(|(j, _)| *j == i)
-                .and_then(|(_, h)| h.join().ok())
-                .unwrap_or_else(|| {
-                    (
-                        Vec::new(),
-                        Some(std::io::Error::other("decompression thread failed")),
-                    )
-                });
-            let source = parse::Source::Memory {
-                data: bytes::Bytes::from(bytes),
-                at: 0,
-            };
-            let mut stats = parse::read_records(source, &mut reader);
-            if let Some(e) = err {
-                let note = format!(
-                    "{}; {} complete records read before it",
-                    parse::read_error(&e),
-                    stats.records
-                );
-                stats.problem = Some(match stats.problem.take() {
-                    Some(p) => format!("{note}; {p}"),
-                    None => note,
-                });
-            }
-            stats
-        } else {
-            parse::read_file_with(&file.path, &mut reader)
+        let decoded = if in_memory(file) { ahead.take() } else { None };
+        let stats = match decoded {
+            Some(parse::ahead::Decoded::Bytes(bytes, err)) => read_decoded(bytes, err, &mut reader),
+            Some(parse::ahead::Decoded::Unavailable(reason)) => FileStats::failed(reason),
+            // A RIB, an unknown file, or one too large to hold: streamed.
+            Some(parse::ahead::Decoded::TooLarge) | None => match gate.wait(&file.path) {
+                // Missing from the archive or not downloaded: a gap, named by its URL.
+                Err(reason) => FileStats::failed(reason),
+                Ok(()) => parse::read_file_with(&file.path, &mut reader),
+            },
         };
         reader.finish(&stats, file);
         reports.push(FileReport {
@@ -941,6 +900,32 @@ fn read_collector(
     }
     sender.flush();
     reports
+}
+
+/// Parse a file decompressed into memory; a decompression error after some bytes becomes the
+/// file's problem, after the records those bytes held.
+fn read_decoded(
+    bytes: Vec<u8>,
+    err: Option<std::io::Error>,
+    reader: &mut FileReader<'_>,
+) -> FileStats {
+    let source = parse::Source::Memory {
+        data: bytes::Bytes::from(bytes),
+        at: 0,
+    };
+    let mut stats = parse::read_records(source, reader);
+    if let Some(e) = err {
+        let note = format!(
+            "{}; {} complete records read before it",
+            parse::read_error(&e),
+            stats.records
+        );
+        stats.problem = Some(match stats.problem.take() {
+            Some(p) => format!("{note}; {p}"),
+            None => note,
+        });
+    }
+    stats
 }
 
 struct BatchSender {

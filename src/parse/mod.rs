@@ -5,6 +5,7 @@
 //! every problem for the per-file report, and because BGP4MP records that RouteViews cut at
 //! 4096 bytes in 2008 must be repaired before bgpkit-parser sees them (see [`salvage`]).
 
+pub mod ahead;
 pub mod decode;
 pub mod prefilter;
 pub mod salvage;
@@ -162,6 +163,14 @@ pub struct FileStats {
 }
 
 impl FileStats {
+    /// A file that could not be read at all, and why.
+    pub fn failed(problem: String) -> Self {
+        FileStats {
+            problem: Some(problem),
+            ..FileStats::default()
+        }
+    }
+
     fn note_time(&mut self, t: Timestamp) {
         if self.first_time.is_none_or(|f| t < f) {
             self.first_time = Some(t);

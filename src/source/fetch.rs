@@ -554,6 +554,11 @@ impl Readiness {
         }
     }
 
+    /// Downloaded or failed already (no waiting)? Files the plan does not know are local.
+    pub fn settled(&self, path: &Path) -> bool {
+        !matches!(self.lock().get(path), Some(FileState::Pending))
+    }
+
     /// Fail whatever is still pending (the downloader stopped early), so no reader waits forever.
     pub fn fail_pending(&self, reason: &str) {
         let mut map = self.lock();
@@ -564,6 +569,15 @@ impl Readiness {
         }
         drop(map);
         self.inner.1.notify_all();
+    }
+}
+
+impl crate::parse::ahead::Gate for Readiness {
+    fn wait(&self, path: &Path) -> Result<(), String> {
+        Readiness::wait(self, path)
+    }
+    fn settled(&self, path: &Path) -> bool {
+        Readiness::settled(self, path)
     }
 }
 
