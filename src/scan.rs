@@ -978,7 +978,7 @@ impl parse::Handler for FileReader<'_> {
     /// originates it; otherwise just count it for its peer.
     fn wants(&mut self, time: Timestamp, u: &parse::prefilter::UpdateView<'_>) -> bool {
         let watch = &*self.watch;
-        if u.any_origin(&mut |a| watch.watches_asn(a)) || u.prefixes().any(|p| watch.covers(&p)) {
+        if u.any_origin(&mut |a| watch.watches_asn(a)) || u.nlri().any(|n| watch.covers_nlri(&n)) {
             return true;
         }
         self.last_time = Some(time);

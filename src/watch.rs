@@ -5,6 +5,7 @@
 //! originate during the window (hijacked space counts) joins its prefix set.
 
 use crate::model::Prefix;
+use crate::parse::prefilter::Nlri;
 use ipnet::{Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixSet;
 use std::collections::BTreeSet;
@@ -46,8 +47,24 @@ impl Watch {
         }
     }
 
+    /// [`Watch::covers`] for a prefix still in wire form (address family, length, leading
+    /// bytes): an IPv4 prefix of /16 or longer outside every watched /16 is ruled out from
+    /// its first two bytes, without building a [`Prefix`].
+    pub fn covers_nlri(&self, nlri: &Nlri<'_>) -> bool {
+        if let (1, 16.., [a, b, ..]) = (nlri.afi, nlri.bits, nlri.bytes)
+            && !self.slash16_bit(u16::from_be_bytes([*a, *b]))
+        {
+            return false;
+        }
+        nlri.to_prefix().is_some_and(|p| self.covers(&p))
+    }
+
     fn slash16_holds_watched(&self, n: &Ipv4Net) -> bool {
-        let i = (u32::from(n.network()) >> 16) as usize;
+        self.slash16_bit((u32::from(n.network()) >> 16) as u16)
+    }
+
+    fn slash16_bit(&self, slash16: u16) -> bool {
+        let i = usize::from(slash16);
         self.v4_slash16
             .get(i / 64)
             .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
@@ -112,5 +129,56 @@ mod tests {
         let all = Watch::new([1], [p("0.0.0.0/0")]);
         assert!(all.covers(&p("203.0.113.0/24")));
         assert!(all.covers(&p("128.0.0.0/1")));
+    }
+
+    /// A prefix in wire form: length byte's value and the bytes that hold it.
+    fn wire(prefix: &Prefix) -> (u16, u8, Vec<u8>) {
+        let (afi, bits, octets) = match prefix {
+            Prefix::V4(n) => (1, n.prefix_len(), n.network().octets().to_vec()),
+            Prefix::V6(n) => (2, n.prefix_len(), n.network().octets().to_vec()),
+        };
+        (afi, bits, octets[..usize::from(bits).div_ceil(8)].to_vec())
+    }
+
+    #[test]
+    fn wire_form_check_agrees_with_the_prefix_check() {
+        let w = Watch::new(
+            [1],
+            [p("10.0.0.0/8"), p("208.72.168.0/21"), p("2001:db8::/32")],
+        );
+        let tried = [
+            "10.1.0.0/16",
+            "10.0.0.0/7",
+            "11.0.0.0/16",
+            "208.72.173.0/24",
+            "208.72.0.0/16",
+            "208.72.160.0/19",
+            "208.73.0.0/24",
+            "0.0.0.0/0",
+            "192.0.2.1/32",
+            "2001:db8:1::/48",
+            "2001:db9::/32",
+            "::/0",
+        ];
+        for s in tried {
+            let prefix = p(s);
+            let (afi, bits, bytes) = wire(&prefix);
+            let nlri = Nlri {
+                afi,
+                bits,
+                bytes: &bytes,
+            };
+            assert_eq!(w.covers_nlri(&nlri), w.covers(&prefix), "{s}");
+        }
+        assert!(w.covers_nlri(&Nlri {
+            afi: 1,
+            bits: 24,
+            bytes: &[208, 72, 171]
+        }));
+        assert!(!w.covers_nlri(&Nlri {
+            afi: 1,
+            bits: 24,
+            bytes: &[208, 73, 171]
+        }));
     }
 }

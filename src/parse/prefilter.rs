@@ -156,23 +156,25 @@ fn max_bits(afi: u16) -> Option<u8> {
     }
 }
 
-impl UpdateView<'_> {
+impl<'a> UpdateView<'a> {
     /// Every prefix the UPDATE withdraws or announces, in wire order.
     pub fn prefixes(&self) -> impl Iterator<Item = Prefix> + '_ {
+        self.nlri().filter_map(|n| n.to_prefix())
+    }
+
+    /// The same prefixes as they sit in the message, not yet made into [`Prefix`] values: a
+    /// caller can rule most of them out from their first bytes.
+    pub fn nlri(&self) -> impl Iterator<Item = Nlri<'_>> + '_ {
+        let mp = |field: Option<(u16, &'a [u8])>| {
+            field
+                .map(|(afi, n)| Prefixes::new(n, afi))
+                .into_iter()
+                .flatten()
+        };
         Prefixes::new(self.withdrawn_v4, 1)
-            .chain(
-                self.mp_unreach
-                    .map(|(afi, n)| Prefixes::new(n, afi))
-                    .into_iter()
-                    .flatten(),
-            )
+            .chain(mp(self.mp_unreach))
             .chain(Prefixes::new(self.nlri_v4, 1))
-            .chain(
-                self.mp_reach
-                    .map(|(afi, n)| Prefixes::new(n, afi))
-                    .into_iter()
-                    .flatten(),
-            )
+            .chain(mp(self.mp_reach))
     }
 
     /// Does any AS that may originate the announced routes satisfy `f`? Looks at the end
@@ -249,6 +251,33 @@ fn count_prefixes(data: &[u8], max_bits: u8) -> Option<u32> {
     (at == data.len()).then_some(n)
 }
 
+/// One prefix of an NLRI field: address family (1 IPv4, 2 IPv6), length in bits, and the
+/// `ceil(bits / 8)` bytes that hold it.
+#[derive(Debug, Clone, Copy)]
+pub struct Nlri<'a> {
+    pub afi: u16,
+    pub bits: u8,
+    pub bytes: &'a [u8],
+}
+
+impl Nlri<'_> {
+    pub fn to_prefix(&self) -> Option<Prefix> {
+        let n = self.bytes.len();
+        Some(match self.afi {
+            1 => {
+                let mut a = [0u8; 4];
+                a.get_mut(..n)?.copy_from_slice(self.bytes);
+                Prefix::V4(Ipv4Net::new(Ipv4Addr::from(a), self.bits).ok()?.trunc())
+            }
+            _ => {
+                let mut a = [0u8; 16];
+                a.get_mut(..n)?.copy_from_slice(self.bytes);
+                Prefix::V6(Ipv6Net::new(Ipv6Addr::from(a), self.bits).ok()?.trunc())
+            }
+        })
+    }
+}
+
 struct Prefixes<'a> {
     data: &'a [u8],
     at: usize,
@@ -261,24 +290,17 @@ impl<'a> Prefixes<'a> {
     }
 }
 
-impl Iterator for Prefixes<'_> {
-    type Item = Prefix;
-    fn next(&mut self) -> Option<Prefix> {
+impl<'a> Iterator for Prefixes<'a> {
+    type Item = Nlri<'a>;
+    fn next(&mut self) -> Option<Nlri<'a>> {
         let bits = *self.data.get(self.at)?;
         let n = usize::from(bits).div_ceil(8);
         let bytes = self.data.get(self.at + 1..self.at + 1 + n)?;
         self.at += 1 + n;
-        Some(match self.afi {
-            1 => {
-                let mut a = [0u8; 4];
-                a[..n].copy_from_slice(bytes);
-                Prefix::V4(Ipv4Net::new(Ipv4Addr::from(a), bits).ok()?.trunc())
-            }
-            _ => {
-                let mut a = [0u8; 16];
-                a[..n].copy_from_slice(bytes);
-                Prefix::V6(Ipv6Net::new(Ipv6Addr::from(a), bits).ok()?.trunc())
-            }
+        Some(Nlri {
+            afi: self.afi,
+            bits,
+            bytes,
         })
     }
 }
