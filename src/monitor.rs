@@ -823,11 +823,7 @@ fn select(config: &MonitorConfig, ck: &mut Checkpoint, now: i64) -> Result<Selec
 pub fn scan_plan(config: &MonitorConfig, collectors: &[CollectorFiles]) -> ScanPlan {
     let t = &config.thresholds;
     let (exclude_asns, exclude_ips) = config.excluded_peers();
-    let year = collectors
-        .iter()
-        .flat_map(|c| c.files.iter().filter_map(|f| f.start))
-        .min()
-        .map(|t| chrono::Datelike::year(&t.to_datetime()))
+    let year = crate::scan::first_file_year(collectors)
         .unwrap_or_else(|| chrono::Datelike::year(&chrono::Utc::now()));
     let mut prefixes: Vec<_> = config
         .watch

@@ -1,8 +1,8 @@
 //! `cutoff scan`: the whole pipeline on local files.
 //!
 //! One thread per collector reads that collector's files in order (update files are
-//! decompressed ahead on a small pool, [`parse::ahead`]) and filters to watched prefixes before anything
-//! crosses a channel; the calling thread merges the collectors by time and runs state and
+//! decompressed ahead on a small pool, [`parse::ahead`]) and filters to watched prefixes
+//! before anything crosses a channel; the calling thread merges the collectors by time and runs state and
 //! detection.
 
 use crate::cli::parse_time;
@@ -94,9 +94,10 @@ pub struct ScanArgs {
     /// Exit with status 1 when events were found.
     #[arg(long)]
     pub exit_code: bool,
-    /// Threads per collector: the parser plus N-1 decompressing the next update files; the
-    /// parser decompresses too rather than wait, so N cores stay busy and no more (default:
-    /// the number of cores; 1 does everything on one thread per collector).
+    /// Threads that decompress and parse: each collector's parser, plus helpers decompressing
+    /// its next update files with what is left of N; a parser decompresses too rather than
+    /// wait, so N cores stay busy and no more (default: the number of cores; 1 with one
+    /// collector does everything on one thread).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Also write the full report into this directory: report.html, report.md, the charts
@@ -248,8 +249,8 @@ pub struct ScanPlan {
     pub detect: DetectRules,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
-    /// Threads decompressing update files beside each stream's parser; 0 = the parser
-    /// decompresses each file itself.
+    /// Threads decompressing update files beside the streams' parsers, shared among the
+    /// streams; 0 = each parser decompresses its files itself.
     pub helpers: usize,
     /// Record visibility over time (`cutoff timeline`, reports).
     pub timeline: bool,
@@ -298,19 +299,9 @@ impl ScanPlan {
         } else {
             source::discover(&args.paths, &args.local_overrides())?
         };
-        let first_year = collectors
-            .iter()
-            .flat_map(|c| c.files.iter().filter_map(|f| f.start))
-            .min()
+        let first_year = first_file_year(&collectors)
             // Archive files are planned later; the start of the range tells the year.
-            .or(args.from)
-            .map(|t| {
-                t.to_datetime()
-                    .format("%Y")
-                    .to_string()
-                    .parse()
-                    .unwrap_or(2008)
-            })
+            .or(args.from.map(year_of))
             .unwrap_or(2008);
         Ok(ScanPlan {
             asns,
@@ -346,11 +337,24 @@ impl ScanPlan {
     }
 }
 
-/// Decompression threads per stream by default: one per core beside the parser's, which
-/// decompresses too when it would otherwise wait. More only adds contention: on the 2-core
-/// bench machine a third decoder took over a third more CPU for the 2008-02-24 day.
+/// Decompression helpers by default: one per core beside a parser's, which decompresses too
+/// when it would otherwise wait. More only adds contention: on the 2-core bench machine a third
+/// decoder took about 30% more CPU for the 2008-02-24 day.
 pub fn default_helpers() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get()) - 1
+}
+
+/// The year the earliest dated file starts in: it sets the table size assumed without a RIB.
+pub fn first_file_year(collectors: &[CollectorFiles]) -> Option<i32> {
+    collectors
+        .iter()
+        .flat_map(|c| c.files.iter().filter_map(|f| f.start))
+        .min()
+        .map(year_of)
+}
+
+fn year_of(t: Timestamp) -> i32 {
+    chrono::Datelike::year(&t.to_datetime())
 }
 
 /// Approximate IPv4 full-table size by year, used only for the mass-withdrawal rule when no
@@ -682,12 +686,12 @@ impl Pipeline {
                     .add_files(lane.files.iter().map(|f| f.path.display().to_string()))
             })
             .collect();
-        let helpers = self.helpers;
+        let helpers = helpers_per_lane(self.helpers, &lanes);
         let ready = self.downloads.clone();
         let files = thread::scope(|scope| {
             let mut receivers = Vec::new();
             let mut handles = Vec::new();
-            for (group, base) in lanes.iter().zip(bases) {
+            for ((group, base), helpers) in lanes.iter().zip(bases).zip(helpers) {
                 let (tx, rx) = bounded::<Vec<Msg>>(64);
                 let watch = watch.clone();
                 let ready = ready.as_ref();
@@ -841,6 +845,27 @@ fn lanes(collectors: &[CollectorFiles]) -> Vec<CollectorFiles> {
         }
     }
     out
+}
+
+/// Share the decompression helpers among the streams with update files, which are read at
+/// the same time: each stream's own thread counts against the budget of `helpers + 1`, so two
+/// collectors on two cores get no helper each (each parser decodes its own files) instead of
+/// four threads contending for two cores.
+fn helpers_per_lane(helpers: usize, lanes: &[CollectorFiles]) -> Vec<usize> {
+    let decoding = |l: &CollectorFiles| l.files.iter().any(|f| f.kind == FileKind::Updates);
+    let busy = lanes.iter().filter(|l| decoding(l)).count();
+    let spare = (helpers + 1).saturating_sub(busy);
+    let mut nth = 0;
+    lanes
+        .iter()
+        .map(|l| {
+            if !decoding(l) {
+                return 0;
+            }
+            nth += 1;
+            spare / busy + usize::from(nth <= spare % busy)
+        })
+        .collect()
 }
 
 /// Read one collector's files in order, filter, and send batches of messages. Update files
@@ -1174,5 +1199,46 @@ impl<'a> FileReader<'a> {
                 reason: reason.clone(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(kinds: &[FileKind]) -> CollectorFiles {
+        let collector = crate::model::CollectorId::new("c");
+        CollectorFiles {
+            collector: collector.clone(),
+            files: kinds
+                .iter()
+                .map(|&kind| MrtFile {
+                    path: PathBuf::from("f"),
+                    collector: collector.clone(),
+                    kind,
+                    start: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn helpers_are_shared_so_no_more_threads_than_the_budget_decode() {
+        use FileKind::{Rib, Unknown, Updates};
+        let one = [lane(&[Rib, Updates, Updates])];
+        assert_eq!(helpers_per_lane(1, &one), [1]);
+        assert_eq!(helpers_per_lane(0, &one), [0]);
+        let two = [lane(&[Rib, Updates]), lane(&[Updates])];
+        assert_eq!(helpers_per_lane(1, &two), [0, 0]);
+        assert_eq!(helpers_per_lane(3, &two), [1, 1]);
+        // A daemon dump or a lone RIB decodes nothing ahead and takes no share.
+        let mixed = [
+            lane(&[Updates]),
+            lane(&[Unknown]),
+            lane(&[Updates]),
+            lane(&[Rib]),
+            lane(&[Updates]),
+        ];
+        assert_eq!(helpers_per_lane(7, &mixed), [2, 0, 2, 0, 1]);
     }
 }

@@ -5,7 +5,7 @@
 //! parser takes the files back in order. When the file it needs next is still being decoded,
 //! the parser does not sit idle: it decodes a later file of the window itself (or the file it
 //! needs, if nobody has started it). So `helpers + 1` threads are busy until the end and never
-//! more: on the 2-core bench machine a third decoder competing for the cores cost over a third
+//! more: on the 2-core bench machine a third decoder competing for the cores cost about 30%
 //! more CPU (decoders thrash each other's caches).
 //!
 //! At most `window` files are decoded or being decoded beyond the last one handed out, which
