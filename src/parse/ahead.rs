@@ -164,7 +164,12 @@ impl Shared {
         let i = progress.next_start;
         progress.next_start += 1;
         drop(progress);
-        let decoded = self.decode(i);
+        // A panic must still file a result, or the parser would wait for this file forever.
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.decode(i)))
+            .unwrap_or_else(|_| {
+                let bug = std::io::Error::other("decompression failed unexpectedly (a bug)");
+                Decoded::Bytes(Vec::new(), Some(bug))
+            });
         let mut progress = self.lock();
         progress.done.insert(i, decoded);
         self.changed.notify_all();
@@ -277,6 +282,37 @@ mod tests {
         assert!(matches!(ahead.take(), Some(Decoded::Bytes(_, Some(_)))));
         assert!(matches!(ahead.take(), Some(Decoded::Bytes(b, None)) if b == b"hello"));
         assert!(ahead.take().is_none());
+    }
+
+    #[test]
+    fn a_panic_while_decoding_is_an_error_for_that_file_not_a_hang() {
+        struct Panicking(PathBuf);
+        impl Gate for Panicking {
+            fn wait(&self, p: &std::path::Path) -> Result<(), String> {
+                assert_ne!(p, self.0, "simulated bug");
+                Ok(())
+            }
+            fn settled(&self, _: &std::path::Path) -> bool {
+                true
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..6)
+            .map(|i| bz2_file(dir.path(), &format!("{i}.bz2"), b"x"))
+            .collect();
+        for helpers in [0, 1, 2] {
+            let gate = Arc::new(Panicking(files[2].clone()));
+            let mut ahead = Ahead::start(files.clone(), helpers, helpers + 2, gate);
+            for i in 0..6 {
+                match ahead.take() {
+                    Some(Decoded::Bytes(b, None)) if i != 2 => assert_eq!(b, b"x"),
+                    Some(Decoded::Bytes(b, Some(e))) if i == 2 => {
+                        assert!(b.is_empty() && e.to_string().contains("a bug"), "{e}");
+                    }
+                    other => panic!("file {i} with {helpers} helpers: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]
