@@ -2,8 +2,8 @@
 //!
 //! One thread per collector reads that collector's files in order (update files are
 //! decompressed ahead on a small pool, [`parse::ahead`]) and filters to watched prefixes
-//! before anything crosses a channel; the calling thread merges the collectors by time and runs state and
-//! detection.
+//! before anything crosses a channel; the calling thread merges the collectors by time and
+//! runs state and detection.
 
 use crate::cli::parse_time;
 use crate::detect::{DetectRules, Detector, Event, Residual};
