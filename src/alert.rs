@@ -358,20 +358,10 @@ mod tests {
     use crate::model::Timestamp;
 
     pub fn event(kind: EventKind, asn: u32, secs: i64, upstream: Option<u32>) -> Event {
+        let at = Timestamp::from_secs(secs);
         Event {
-            event: kind,
-            asn,
-            time: Timestamp::from_secs(secs),
             upstream,
-            prefix: None,
-            last_upstreams: None,
-            last_seen_via: Default::default(),
-            last_route: None,
-            upstreams: None,
-            outage_secs: None,
-            reason: None,
-            evidence: Evidence::default(),
-            evidence_upstreams: Vec::new(),
+            ..Event::new(kind, asn, at, Evidence::default())
         }
     }
 

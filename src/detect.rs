@@ -135,6 +135,28 @@ pub struct Event {
     pub evidence_upstreams: Vec<u32>,
 }
 
+impl Event {
+    /// An event of `kind` for `asn` at `time` with its evidence; the kind-specific fields
+    /// (upstream, prefix, last routes, outage) empty, for the caller to fill in.
+    pub fn new(kind: EventKind, asn: u32, time: Timestamp, evidence: Evidence) -> Event {
+        Event {
+            event: kind,
+            asn,
+            time,
+            upstream: None,
+            prefix: None,
+            last_upstreams: None,
+            last_seen_via: BTreeMap::new(),
+            last_route: None,
+            upstreams: None,
+            outage_secs: None,
+            reason: None,
+            evidence,
+            evidence_upstreams: Vec::new(),
+        }
+    }
+}
+
 /// Where events get the evidence that snapshots do not carry: who exactly still sees the AS
 /// and the last routes seen. Asked once per event, at confirmation.
 pub trait EvidenceSource {
@@ -635,21 +657,7 @@ fn evidence(p: &Pending, confirmed: Timestamp, before: usize, after: usize) -> E
 }
 
 fn base_event(kind: EventKind, asn: u32, p: &Pending, ev: Evidence) -> Event {
-    Event {
-        event: kind,
-        asn,
-        time: p.since,
-        upstream: None,
-        prefix: None,
-        last_upstreams: None,
-        last_seen_via: BTreeMap::new(),
-        last_route: None,
-        upstreams: None,
-        outage_secs: None,
-        reason: None,
-        evidence: ev,
-        evidence_upstreams: Vec::new(),
-    }
+    Event::new(kind, asn, p.since, ev)
 }
 
 fn disconnected_event(asn: u32, p: &Pending, now: Timestamp) -> Event {

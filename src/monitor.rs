@@ -1364,21 +1364,7 @@ mod tests {
     }
 
     fn event(kind: EventKind, secs: i64) -> Event {
-        Event {
-            event: kind,
-            asn: 26780,
-            time: Timestamp::from_secs(secs),
-            upstream: None,
-            prefix: None,
-            last_upstreams: None,
-            last_seen_via: Default::default(),
-            last_route: None,
-            upstreams: None,
-            outage_secs: None,
-            reason: None,
-            evidence: Evidence::default(),
-            evidence_upstreams: Vec::new(),
-        }
+        Event::new(kind, 26780, Timestamp::from_secs(secs), Evidence::default())
     }
 
     fn factory(script: BTreeMap<String, Vec<Event>>) -> Box<PipelineFactory> {
