@@ -109,6 +109,18 @@ impl Builder<'_> {
         self.input.names.label(asn)
     }
 
+    /// The watched ASes, labelled, separated by commas.
+    fn watched(&self) -> String {
+        let labels: Vec<String> = self
+            .input
+            .summary
+            .asns
+            .iter()
+            .map(|a| self.label(*a))
+            .collect();
+        labels.join(", ")
+    }
+
     /// An upstream with its colour square.
     fn upstream(&self, u: u32) -> Line {
         match self.palette.get(&u) {
@@ -132,14 +144,7 @@ impl Builder<'_> {
     }
 
     fn title(&self) -> String {
-        let asns: Vec<String> = self
-            .input
-            .summary
-            .asns
-            .iter()
-            .map(|a| self.label(*a))
-            .collect();
-        format!("{}: when it was cut off", asns.join(", "))
+        format!("{}: when it was cut off", self.watched())
     }
 
     fn byline(&mut self, generated: &str) {
@@ -177,16 +182,9 @@ impl Builder<'_> {
 
     fn headline(&mut self) {
         let Some(e) = self.lead_event() else {
-            let asns: Vec<String> = self
-                .input
-                .summary
-                .asns
-                .iter()
-                .map(|a| self.label(*a))
-                .collect();
+            let watched = self.watched();
             self.blocks.push(Block::Headline(vec![t(format!(
-                "No events: {} kept its upstreams throughout the data read.",
-                asns.join(", ")
+                "No events: {watched} kept its upstreams throughout the data read."
             ))]));
             return;
         };
@@ -281,11 +279,7 @@ impl Builder<'_> {
             s.collectors.join(", "),
             s.files_read,
             s.records,
-            s.asns
-                .iter()
-                .map(|a| self.label(*a))
-                .collect::<Vec<_>>()
-                .join(", ")
+            self.watched()
         ))]));
         if let Some(e) = self
             .lead_event()
