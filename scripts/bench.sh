@@ -17,7 +17,7 @@ files=("$dir"/updates.20080224.*)
 for tool in hyperfine bgpdump bzcat python3; do
     command -v "$tool" >/dev/null || { echo "bench.sh needs $tool (apt-get install -y $tool)" >&2; exit 2; }
 done
-cargo build --release --quiet --bin cutoff --example bgpkit_loop --example decode_floor
+cargo build --release --quiet --bin cutoff && cargo build --release --quiet -p cutoff-core --example bgpkit_loop --example decode_floor
 bin=target/release/cutoff
 loop=target/release/examples/bgpkit_loop
 floor=target/release/examples/decode_floor

@@ -1,6 +1,8 @@
-//! The `cutoff` binary: a thin layer over the library (see `cutoff::cli`).
+//! The `cutoff` binary: flags (in [`cmd`]) over the library crates.
+
+mod cmd;
 
 fn main() {
-    let status = cutoff::cli::main();
+    let status = cmd::main();
     std::process::exit(status.code());
 }

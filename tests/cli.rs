@@ -371,3 +371,48 @@ fn the_readme_shows_the_first_commands_real_output() {
         .collect();
     assert_eq!(printed, shown);
 }
+
+/// A reader that stops early (`cutoff … | head -1`) is not an error: every command that
+/// writes to stdout exits 0 and says nothing when its stdout is a pipe nobody reads. The
+/// read end is closed before the command starts, so its first write fails every time.
+#[test]
+fn a_closed_stdout_ends_every_command_quietly_with_status_0() {
+    let events = tempfile::NamedTempFile::new().expect("temp file");
+    let out = cutoff()
+        .args(["scan", "--asn", "26780", "--format", "jsonl"])
+        .arg(sample(MCCOLO))
+        .output()
+        .expect("runs");
+    std::fs::write(events.path(), &out.stdout).expect("events written");
+    let events = events.path().display().to_string();
+    let spam = sample("spam-2008/spam-hourly.csv");
+    let mccolo = sample(MCCOLO);
+    let commands: [Vec<&str>; 7] = [
+        vec!["scan", "--asn", "26780", "--format", "jsonl", &mccolo],
+        vec!["scan", "--asn", "26780", "--format", "table", &mccolo],
+        vec!["timeline", "--asn", "26780", "--format", "csv", &mccolo],
+        vec!["dump", "--asn", "26780", &mccolo],
+        vec!["collectors"],
+        vec!["config", "--example"],
+        vec![
+            "correlate",
+            "--events",
+            &events,
+            "--telemetry",
+            &spam,
+            "--format",
+            "table",
+        ],
+    ];
+    for argv in commands {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("cutoff"))
+            .args(&argv)
+            .stdout(writer)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{argv:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{argv:?}");
+    }
+}

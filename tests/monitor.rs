@@ -423,6 +423,10 @@ fn a_second_run_while_the_lock_is_held_leaves_quietly() {
         !mon.path("state/checkpoint.json").exists(),
         "it did nothing"
     );
+    // Unlock explicitly: a flock belongs to the open file description, which a child forked
+    // by another test at this moment (between its fork and exec) still shares, so dropping
+    // our descriptor alone need not release the lock.
+    lock.unlock().expect("unlock");
     drop(lock);
     let r = mon.run(&["--exit-code"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);

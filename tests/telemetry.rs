@@ -4,7 +4,7 @@
 mod common;
 use chrono::TimeZone;
 use common::*;
-use cutoff::telemetry::{self, LoadOptions, OriginMap, TelemetryFormat, Zone};
+use cutoff_correlate::telemetry::{self, LoadOptions, OriginMap, TelemetryFormat, Zone};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -286,13 +286,13 @@ fn garbage_input_names_the_file_line_and_column() {
 /// A routed prefix of the sample RIB whose origin is not McColo: (an address in it, origin).
 fn other_origin() -> (String, u32) {
     let mut found = None;
-    cutoff::parse::read_file(&root().join(MCCOLO_RIB), &mut |item| {
+    cutoff_core::parse::read_file(&root().join(MCCOLO_RIB), &mut |item| {
         if found.is_some() {
             return;
         }
-        if let cutoff::parse::Item::Route(r) = item
-            && let (Some(a), cutoff::model::Prefix::V4(p)) = (&r.attrs, r.prefix)
-            && let cutoff::model::Origin::As(o) = a.path.origin()
+        if let cutoff_core::parse::Item::Route(r) = item
+            && let (Some(a), cutoff_core::model::Prefix::V4(p)) = (&r.attrs, r.prefix)
+            && let cutoff_core::model::Origin::As(o) = a.path.origin()
             && o != 26780
             && p.prefix_len() <= 24
         {

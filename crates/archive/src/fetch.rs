@@ -1,0 +1,697 @@
+//! Downloads into the cache (DESIGN §5): async at this edge only, bounded per host, retried
+//! with backoff and jitter, resumed from `.partial` files, checked (size, end of the
+//! compressed stream) and renamed into place. Readers wait on [`Readiness`] for each file, so
+//! parsing starts on the first files while later ones download.
+
+use crate::layout::{
+    self, ArchiveFile, ArchivePlan, Collector, Layout, ListingEntry, ListingKey, Listings, Planned,
+};
+use cutoff_core::model::Timestamp;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// How politely and how stubbornly to download.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// Downloads at once per host.
+    pub jobs_per_host: usize,
+    /// Connect timeout, and the longest wait for response headers or for the next bytes.
+    pub timeout: Duration,
+    /// Tries after the first one, for connection errors, stalls, 5xx and 429.
+    pub retries: u32,
+    /// First backoff; doubled each retry, with jitter, capped at a minute.
+    pub backoff: Duration,
+    /// Use only the cache.
+    pub offline: bool,
+    /// A cached listing of the current month is fetched again when older than this.
+    pub listing_max_age: Duration,
+    /// Fetch every listing again, even of past months (`monitor` watches for files that
+    /// arrive late; a failed fetch still falls back to the cached copy).
+    pub relist: bool,
+    pub user_agent: String,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            jobs_per_host: 2,
+            timeout: Duration::from_secs(60),
+            retries: 5,
+            backoff: Duration::from_secs(2),
+            offline: false,
+            listing_max_age: Duration::from_secs(600),
+            relist: false,
+            user_agent: user_agent(),
+        }
+    }
+}
+
+/// `cutoff/0.1.0 (+REPOSITORY)`, so archive operators know who is asking; the repository comes
+/// from Cargo.toml's `repository` and is left out while that is unset.
+pub fn user_agent() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match option_env!("CARGO_PKG_REPOSITORY").filter(|r| !r.is_empty()) {
+        Some(repo) => format!("cutoff/{version} (+{repo})"),
+        None => format!("cutoff/{version}"),
+    }
+}
+
+/// How a file came to be in the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Got {
+    Downloaded(u64),
+    Cached(u64),
+}
+
+/// Why one attempt failed: try again, or give up now (404 is a gap, not a hiccup).
+enum Failure {
+    Retry(String),
+    Final(String),
+}
+
+pub struct Fetcher {
+    client: reqwest::Client,
+    cfg: FetchConfig,
+    hosts: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl Fetcher {
+    pub fn new(cfg: FetchConfig) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .connect_timeout(cfg.timeout)
+            .build()
+            .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+        Ok(Fetcher {
+            client,
+            cfg,
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &FetchConfig {
+        &self.cfg
+    }
+
+    fn host_limit(&self, url: &str) -> Arc<tokio::sync::Semaphore> {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or(""),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            })
+            .unwrap_or_default();
+        // A poisoned lock only means another task panicked while inserting; the map is fine.
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(host)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.cfg.jobs_per_host.max(1))))
+            .clone()
+    }
+
+    /// Backoff before try `n` (1-based): base·2^(n−1), capped, times a random 0.5–1.5.
+    fn backoff(&self, n: u32, retry_after: Option<Duration>) -> Duration {
+        let base = self.cfg.backoff.saturating_mul(1 << (n - 1).min(16));
+        let capped = base.min(Duration::from_secs(60));
+        let jitter = std::collections::hash_map::RandomState::new().hash_one(n) % 1000;
+        let d = capped.mul_f64(0.5 + jitter as f64 / 1000.0);
+        retry_after.map_or(d, |r| d.max(r.min(Duration::from_secs(300))))
+    }
+
+    /// A file into `dest` (from the cache if there): `.partial`, resume, check, rename.
+    pub async fn file(&self, url: &str, dest: &Path) -> Result<Got, String> {
+        if let Ok(m) = tokio::fs::metadata(dest).await {
+            return Ok(Got::Cached(m.len()));
+        }
+        if self.cfg.offline {
+            return Err(format!("{url}: not in the cache (--offline)"));
+        }
+        if let Some(dir) = dest.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let partial = partial_path(dest);
+        let tries = self.cfg.retries + 1;
+        let mut last = String::new();
+        for n in 1..=tries {
+            let permit = self.host_limit(url).acquire_owned().await;
+            let result = self.attempt(url, &partial).await;
+            drop(permit);
+            let retry_after = match result {
+                Ok(size) => match self.finish(&partial, dest).await {
+                    Ok(()) => return Ok(Got::Downloaded(size)),
+                    Err(e) => {
+                        last = e;
+                        None
+                    }
+                },
+                Err((Failure::Final(e), _)) => return Err(format!("{url}: {e}")),
+                Err((Failure::Retry(e), after)) => {
+                    last = e;
+                    after
+                }
+            };
+            if n < tries {
+                let wait = self.backoff(n, retry_after);
+                tracing::debug!("{url}: {last}; try {} of {tries} in {wait:?}", n + 1);
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Err(format!("{url}: {last} (gave up after {tries} tries)"))
+    }
+
+    /// Check the end of the compressed stream, then move the file into place.
+    async fn finish(&self, partial: &Path, dest: &Path) -> Result<(), String> {
+        let p = partial.to_path_buf();
+        let check = tokio::task::spawn_blocking(move || check_complete(&p))
+            .await
+            .map_err(|e| format!("checking the download failed: {e}"))?;
+        if let Err(e) = check {
+            // Bytes that do not decompress cannot be resumed from: start over.
+            let _ = tokio::fs::remove_file(partial).await;
+            return Err(e);
+        }
+        tokio::fs::rename(partial, dest)
+            .await
+            .map_err(|e| format!("{}: {e}", dest.display()))
+    }
+
+    /// One request: resume from the partial file if the server allows ranges.
+    async fn attempt(&self, url: &str, partial: &Path) -> Result<u64, (Failure, Option<Duration>)> {
+        let have = tokio::fs::metadata(partial).await.map_or(0, |m| m.len());
+        let mut req = self.client.get(url);
+        if have > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+        }
+        let resp = match tokio::time::timeout(self.cfg.timeout, req.send()).await {
+            Err(_) => return Err(retry(format!("no response within {:?}", self.cfg.timeout))),
+            Ok(Err(e)) => return Err(retry(format!("request failed: {}", error_chain(&e)))),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        let offset = match status.as_u16() {
+            206 => match content_range_start(&resp) {
+                Some(start) if start == have => have,
+                _ => {
+                    let _ = tokio::fs::remove_file(partial).await;
+                    return Err(retry(
+                        "the server resumed at another offset; starting over".into(),
+                    ));
+                }
+            },
+            200 => 0,
+            416 => {
+                let _ = tokio::fs::remove_file(partial).await;
+                return Err(retry(
+                    "the partial file is longer than the file; starting over".into(),
+                ));
+            }
+            404 | 410 => return Err((Failure::Final(format!("not found (HTTP {status})")), None)),
+            429 | 500..=599 => {
+                let after = retry_after(&resp);
+                return Err((Failure::Retry(format!("HTTP {status}")), after));
+            }
+            _ => return Err((Failure::Final(format!("HTTP {status}")), None)),
+        };
+        let expected = resp.content_length().map(|n| n + offset);
+        let got = self.body(resp, partial, offset).await.map_err(retry)?;
+        match expected {
+            Some(e) if e != got => {
+                if got > e {
+                    let _ = tokio::fs::remove_file(partial).await;
+                }
+                Err(retry(format!("size mismatch: got {got} of {e} bytes")))
+            }
+            _ => Ok(got),
+        }
+    }
+
+    /// Append the body to the partial file; a stall longer than the timeout is an error.
+    async fn body(
+        &self,
+        mut resp: reqwest::Response,
+        partial: &Path,
+        offset: u64,
+    ) -> Result<u64, String> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(offset > 0)
+            .truncate(offset == 0)
+            .open(partial)
+            .await
+            .map_err(|e| format!("{}: {e}", partial.display()))?;
+        let mut got = offset;
+        loop {
+            let chunk = match tokio::time::timeout(self.cfg.timeout, resp.chunk()).await {
+                Err(_) => {
+                    file.flush().await.ok();
+                    return Err(format!(
+                        "stalled: no data for {:?} after {got} bytes",
+                        self.cfg.timeout
+                    ));
+                }
+                Ok(Err(e)) => {
+                    file.flush().await.ok();
+                    return Err(format!(
+                        "connection lost after {got} bytes: {}",
+                        error_chain(&e)
+                    ));
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(c))) => c,
+            };
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| format!("{}: {e}", partial.display()))?;
+            got += chunk.len() as u64;
+        }
+        file.flush()
+            .await
+            .map_err(|e| format!("{}: {e}", partial.display()))?;
+        file.sync_all()
+            .await
+            .map_err(|e| format!("{}: {e}", partial.display()))?;
+        Ok(got)
+    }
+
+    /// A listing page, from the cache when it is still good (a listing fetched a day after its
+    /// month ended is final; others are fetched again after `listing_max_age`). Offline without
+    /// a cached listing, the cache folder itself is listed.
+    pub async fn listing(
+        &self,
+        layout: &Layout,
+        k: &ListingKey,
+        _now: Timestamp,
+    ) -> Result<Vec<ListingEntry>, String> {
+        let url = layout.url(k.archive, &k.dir);
+        let cached = layout.listing_cache(k.archive, &k.dir);
+        let modified = tokio::fs::metadata(&cached)
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok());
+        let age = modified.and_then(|t| t.elapsed().ok());
+        // When the copy was taken matters, not when we ask: a copy taken during its month
+        // misses the files published after it.
+        let settled = k.month.next().start().plus_secs(86_400).secs;
+        let fetched_after_month = modified
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .is_some_and(|d| d.as_secs() as i64 >= settled);
+        let fresh = !self.cfg.relist
+            && age.is_some_and(|a| fetched_after_month || a <= self.cfg.listing_max_age);
+        if (fresh || (self.cfg.offline && age.is_some()))
+            && let Ok(html) = tokio::fs::read_to_string(&cached).await
+        {
+            return Ok(layout::parse_listing(&html));
+        }
+        if self.cfg.offline {
+            return list_cache_dir(&layout.cache_path(k.archive, &k.dir), &url);
+        }
+        match self.text(&url).await {
+            Ok(html) => {
+                if let Err(e) = write_atomically(&cached, html.as_bytes()).await {
+                    tracing::warn!("{}: cannot cache the listing: {e}", cached.display());
+                }
+                Ok(layout::parse_listing(&html))
+            }
+            Err(e) => match tokio::fs::read_to_string(&cached).await {
+                Ok(html) => {
+                    tracing::warn!("{e}; using the listing cached earlier");
+                    Ok(layout::parse_listing(&html))
+                }
+                Err(_) => Err(e),
+            },
+        }
+    }
+
+    /// A small text document (a listing), with the same retries as files.
+    async fn text(&self, url: &str) -> Result<String, String> {
+        let tries = self.cfg.retries + 1;
+        let mut last = String::new();
+        for n in 1..=tries {
+            let permit = self.host_limit(url).acquire_owned().await;
+            let result = self.text_once(url).await;
+            drop(permit);
+            let after = match result {
+                Ok(t) => return Ok(t),
+                Err((Failure::Final(e), _)) => return Err(format!("{url}: {e}")),
+                Err((Failure::Retry(e), after)) => {
+                    last = e;
+                    after
+                }
+            };
+            if n < tries {
+                tokio::time::sleep(self.backoff(n, after)).await;
+            }
+        }
+        Err(format!("{url}: {last} (gave up after {tries} tries)"))
+    }
+
+    async fn text_once(&self, url: &str) -> Result<String, (Failure, Option<Duration>)> {
+        let fetch = async {
+            let resp = self
+                .client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| retry(format!("request failed: {}", error_chain(&e))))?;
+            let status = resp.status();
+            match status.as_u16() {
+                200..=299 => {}
+                404 | 410 => {
+                    return Err((Failure::Final(format!("not found (HTTP {status})")), None));
+                }
+                429 | 500..=599 => {
+                    return Err((Failure::Retry(format!("HTTP {status}")), retry_after(&resp)));
+                }
+                _ => return Err((Failure::Final(format!("HTTP {status}")), None)),
+            }
+            resp.text()
+                .await
+                .map_err(|e| retry(format!("reading the listing: {}", error_chain(&e))))
+        };
+        // Listings are small: one timeout covers the whole exchange.
+        match tokio::time::timeout(self.cfg.timeout, fetch).await {
+            Ok(r) => r,
+            Err(_) => Err(retry(format!(
+                "no complete answer within {:?}",
+                self.cfg.timeout
+            ))),
+        }
+    }
+
+    /// Fetch listings until [from, to] can be planned for `collectors`.
+    pub async fn plan(
+        &self,
+        collectors: &[Collector],
+        from: Timestamp,
+        to: Timestamp,
+        layout: &Layout,
+    ) -> ArchivePlan {
+        let now = Timestamp::from_secs(chrono::Utc::now().timestamp());
+        let mut listings = Listings::new();
+        let mut need = layout::first_listings(collectors, from, to);
+        loop {
+            let fetched =
+                futures_util::future::join_all(need.iter().map(|k| self.listing(layout, k, now)))
+                    .await;
+            for (k, r) in need.drain(..).zip(fetched) {
+                // Not every failed listing is a gap (the month before is only looked at for
+                // a RIB); the plan reports those that are.
+                if let Err(e) = &r {
+                    tracing::debug!("{e}");
+                }
+                listings.insert(k, r);
+            }
+            match layout::plan(collectors, from, to, now, layout, &listings) {
+                Planned::Done(p) => return p,
+                Planned::Need(keys) => need = keys,
+            }
+        }
+    }
+}
+
+fn retry(msg: String) -> (Failure, Option<Duration>) {
+    (Failure::Retry(msg), None)
+}
+
+/// The error and its causes (reqwest's own message hides the useful part).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn content_range_start(resp: &reqwest::Response) -> Option<u64> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let range = v.strip_prefix("bytes ")?;
+    range.split('-').next()?.trim().parse().ok()
+}
+
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+pub fn partial_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    dest.with_file_name(name)
+}
+
+async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let tmp = partial_path(path);
+    tokio::fs::write(&tmp, bytes).await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
+/// Offline, no cached listing: the MRT files already in the cache folder.
+fn list_cache_dir(dir: &Path, url: &str) -> Result<Vec<ListingEntry>, String> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|_| format!("{url}: listing not in the cache (--offline)"))?;
+    let mut out: Vec<ListingEntry> = read
+        .filter_map(|e| e.ok())
+        .filter_map(|e| layout::entry_from_name(&e.file_name().to_string_lossy()))
+        .collect();
+    out.sort_by_key(|a| (a.start, a.kind));
+    Ok(out)
+}
+
+/// A download is whole when its compressed stream decodes to its end (gzip and bzip2 carry
+/// their own end marker and checksum); a raw file is taken as it is.
+fn check_complete(path: &Path) -> Result<(), String> {
+    let mut reader =
+        cutoff_core::parse::decode::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::copy(&mut reader, &mut std::io::sink())
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "incomplete compressed stream: {}",
+                cutoff_core::parse::read_error(&e)
+            )
+        })
+}
+
+/// Where each planned file stands, shared between the downloader and the reader threads.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    inner: Arc<(Mutex<HashMap<PathBuf, FileState>>, Condvar)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileState {
+    Pending,
+    Ready,
+    /// The reason, naming the URL.
+    Failed(String),
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Readiness")
+    }
+}
+
+impl Readiness {
+    /// Every file of the plan pending, its known gaps failed already.
+    pub fn for_plan(plan: &ArchivePlan) -> Self {
+        let r = Readiness::default();
+        for f in plan.files() {
+            let state = match &f.missing {
+                Some(reason) => FileState::Failed(reason.clone()),
+                None => FileState::Pending,
+            };
+            r.set(&f.path, state);
+        }
+        r
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, FileState>> {
+        // The map stays consistent even if a holder panicked: each update is one insert.
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set(&self, path: &Path, state: FileState) {
+        self.lock().insert(path.to_path_buf(), state);
+        self.inner.1.notify_all();
+    }
+
+    /// Block until `path` is downloaded or failed. Files the plan does not know are local: ready.
+    pub fn wait(&self, path: &Path) -> Result<(), String> {
+        let mut map = self.lock();
+        loop {
+            match map.get(path) {
+                None | Some(FileState::Ready) => return Ok(()),
+                Some(FileState::Failed(reason)) => return Err(reason.clone()),
+                Some(FileState::Pending) => {
+                    map = self.inner.1.wait(map).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+
+    /// Downloaded or failed already (no waiting)? Files the plan does not know are local.
+    pub fn settled(&self, path: &Path) -> bool {
+        !matches!(self.lock().get(path), Some(FileState::Pending))
+    }
+
+    /// Fail whatever is still pending (the downloader stopped early), so no reader waits forever.
+    pub fn fail_pending(&self, reason: &str) {
+        let mut map = self.lock();
+        for state in map.values_mut() {
+            if *state == FileState::Pending {
+                *state = FileState::Failed(reason.to_string());
+            }
+        }
+        drop(map);
+        self.inner.1.notify_all();
+    }
+}
+
+impl cutoff_core::parse::ahead::Gate for Readiness {
+    fn wait(&self, path: &Path) -> Result<(), String> {
+        Readiness::wait(self, path)
+    }
+    fn settled(&self, path: &Path) -> bool {
+        Readiness::settled(self, path)
+    }
+}
+
+/// What happened to one planned file.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub file: ArchiveFile,
+    pub result: Result<Got, String>,
+}
+
+/// Download every file of the plan, `jobs_per_host` at a time per host and in time order,
+/// marking each ready or failed as soon as it is. Known gaps come back as failures.
+pub async fn fetch_plan(
+    fetcher: &Fetcher,
+    plan: &ArchivePlan,
+    ready: &Readiness,
+    progress: &indicatif::ProgressBar,
+) -> Vec<Outcome> {
+    use futures_util::StreamExt;
+    let mut by_host: Vec<(String, Vec<&ArchiveFile>)> = Vec::new();
+    for f in plan.downloads() {
+        let host = reqwest::Url::parse(&f.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, list)) => list.push(f),
+            None => by_host.push((host, vec![f])),
+        }
+    }
+    let jobs = fetcher.config().jobs_per_host.max(1);
+    let per_host = by_host.into_iter().map(|(_, files)| {
+        futures_util::stream::iter(files)
+            .map(|f| async move {
+                let result = fetcher.file(&f.url, &f.path).await;
+                ready.set(
+                    &f.path,
+                    match &result {
+                        Ok(_) => FileState::Ready,
+                        Err(e) => FileState::Failed(e.clone()),
+                    },
+                );
+                progress.inc(1);
+                if let Ok(Got::Downloaded(n)) = result {
+                    progress.set_message(format!(
+                        "{} ({n} bytes)",
+                        f.url.rsplit('/').next().unwrap_or("")
+                    ));
+                }
+                Outcome {
+                    file: f.clone(),
+                    result,
+                }
+            })
+            .buffer_unordered(jobs)
+            .collect::<Vec<Outcome>>()
+    });
+    let mut out: Vec<Outcome> = futures_util::future::join_all(per_host)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    out.extend(plan.gaps().map(|f| Outcome {
+        file: f.clone(),
+        result: Err(f.missing.clone().unwrap_or_default()),
+    }));
+    out.sort_by(|a, b| {
+        (&a.file.collector, a.file.start, a.file.kind).cmp(&(
+            &b.file.collector,
+            b.file.start,
+            b.file.kind,
+        ))
+    });
+    out
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {wide_msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+/// The cache root: `$CACHE_DIRECTORY` (systemd), else `$XDG_CACHE_HOME/cutoff`, else
+/// `~/.cache/cutoff`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("CACHE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd may pass several, separated by colons: the first is ours.
+        let first = d
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !first.is_empty() {
+            return Some(PathBuf::from(first));
+        }
+    }
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+    {
+        return Some(x.join("cutoff"));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("cutoff"))
+}

@@ -1,0 +1,1068 @@
+//! Detection (DESIGN §3): pure and deterministic, from [`Snapshot`]s to [`Event`]s.
+//!
+//! A condition (an upstream carrying nothing, a prefix dark, the AS invisible) becomes an
+//! event once it has held for the minimum duration; the event's time is when it began.
+
+use crate::model::{Prefix, Timestamp};
+use crate::state::{EvidenceSource, LastRoute, Noise, Scope, Snapshot};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How much visibility may remain for "no longer visible": a peer count or a percentage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Residual {
+    Peers(usize),
+    Percent(f64),
+}
+
+impl Residual {
+    /// Largest number of visible peer ASNs that still counts as "not visible".
+    pub fn peers(self, eligible: usize) -> usize {
+        match self {
+            Residual::Peers(n) => n,
+            Residual::Percent(p) => ((p / 100.0) * eligible as f64).floor() as usize,
+        }
+    }
+}
+
+impl std::str::FromStr for Residual {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(pct) = s.strip_suffix('%') {
+            let v: f64 = pct.trim().parse().map_err(|_| {
+                format!("{s:?}: expected a peer count like 2 or a percentage like 5%")
+            })?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(format!("{s:?}: a percentage must be between 0% and 100%"));
+            }
+            return Ok(Residual::Percent(v));
+        }
+        s.parse::<usize>()
+            .map(Residual::Peers)
+            .map_err(|_| format!("{s:?}: expected a peer count like 2 or a percentage like 5%"))
+    }
+}
+
+impl std::fmt::Display for Residual {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Residual::Peers(n) => write!(f, "{n}"),
+            Residual::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Serialize for Residual {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Residual {
+    /// `"5%"`, `"2"`, or a bare peer count `2` (as TOML and JSON numbers are written).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            Int(i64),
+            Str(String),
+        }
+        match Text::deserialize(d)? {
+            Text::Int(n) => n.to_string().parse(),
+            Text::Str(s) => s.parse(),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectRules {
+    /// A condition must hold this long (seconds) to become an event.
+    pub min_duration_secs: i64,
+    pub max_residual: Residual,
+    /// Restored: visible at ≥ this fraction of the visibility before the outage.
+    pub restore_fraction: f64,
+    /// Fewer eligible peer ASNs than this, or than half the usual number, and no conclusion
+    /// is drawn (`inconclusive`).
+    pub min_peers: usize,
+}
+
+impl Default for DetectRules {
+    /// The one place the detection defaults are written (`cutoff scan` flags, the monitor's
+    /// `[thresholds]` and library users all start here).
+    fn default() -> Self {
+        DetectRules {
+            min_duration_secs: 15 * 60,
+            max_residual: Residual::Percent(5.0),
+            restore_fraction: 0.5,
+            min_peers: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    UpstreamLost,
+    UpstreamGained,
+    PrefixDark,
+    Disconnected,
+    Restored,
+    Inconclusive,
+}
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::UpstreamLost => "upstream_lost",
+            EventKind::UpstreamGained => "upstream_gained",
+            EventKind::PrefixDark => "prefix_dark",
+            EventKind::Disconnected => "disconnected",
+            EventKind::Restored => "restored",
+            EventKind::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// One finding, with the evidence behind it. Serialised as one JSON Lines object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub event: EventKind,
+    pub asn: u32,
+    /// When the condition began (not when it was confirmed).
+    pub time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Prefix>,
+    /// `disconnected`: the upstreams that carried the AS just before it went dark.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_upstreams: Option<Vec<u32>>,
+    /// `disconnected`, `upstream_lost`, `prefix_dark`: the last route seen, per upstream
+    /// (or for the prefix): when it ended, who carried it, its path and file.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_seen_via: BTreeMap<u32, LastRoute>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_route: Option<LastRoute>,
+    /// `restored`: upstreams carrying the AS again; `upstream_gained`: all current ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstreams: Option<Vec<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outage_secs: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub evidence: Evidence,
+    /// Upstreams whose last route `last_seen_via` is to show (filled from the tracker).
+    #[serde(skip)]
+    pub evidence_upstreams: Vec<u32>,
+}
+
+impl Event {
+    /// An event of `kind` for `asn` at `time` with its evidence; the kind-specific fields
+    /// (upstream, prefix, last routes, outage) empty, for the caller to fill in.
+    pub fn new(kind: EventKind, asn: u32, time: Timestamp, evidence: Evidence) -> Event {
+        Event {
+            event: kind,
+            asn,
+            time,
+            upstream: None,
+            prefix: None,
+            last_upstreams: None,
+            last_seen_via: BTreeMap::new(),
+            last_route: None,
+            upstreams: None,
+            outage_secs: None,
+            reason: None,
+            evidence,
+            evidence_upstreams: Vec::new(),
+        }
+    }
+}
+
+/// Peer counts before and after, so a reader can judge the strength of a finding.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Evidence {
+    /// Eligible peer ASNs seeing the AS (or the prefix, or via the upstream): the most seen
+    /// before the condition began, and the number when it was confirmed.
+    pub peers_before: usize,
+    pub peers_after: usize,
+    pub eligible_peers: usize,
+    /// Upstream → peer ASNs, before and after.
+    pub upstreams_before: BTreeMap<u32, usize>,
+    pub upstreams_after: BTreeMap<u32, usize>,
+    pub collectors_before: Vec<String>,
+    /// Sessions still seeing it afterwards (tolerated by the residual).
+    pub residual_sessions: Vec<String>,
+    /// Peer ASNs not counted at that time, by reason.
+    pub not_counted: BTreeMap<Noise, usize>,
+    /// When the condition was confirmed (time + minimum duration).
+    pub confirmed_at: Timestamp,
+    pub partial_baseline: bool,
+}
+
+/// A condition being watched until it has held long enough.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    since: Timestamp,
+    before: Snapshot,
+    at: Snapshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Status {
+    Active,
+    Lost,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct AsDetect {
+    ready: bool,
+    disconnected: Option<Timestamp>,
+    peak_visible: usize,
+    peak_eligible: usize,
+    upstreams: BTreeMap<u32, Status>,
+    dark: BTreeSet<Prefix>,
+    lit: BTreeSet<Prefix>,
+    /// Most peer ASNs seen per prefix / per upstream while tracked: "before" in evidence.
+    prefix_peak: BTreeMap<Prefix, usize>,
+    upstream_peak: BTreeMap<u32, usize>,
+    ever_disconnected: bool,
+    prev: Option<Snapshot>,
+    latest: Option<Snapshot>,
+    disc: Option<Pending>,
+    restore: Option<Pending>,
+    inconclusive: Option<Pending>,
+    inconclusive_reported: bool,
+    lost: BTreeMap<u32, Pending>,
+    gained: BTreeMap<u32, Pending>,
+    dark_pending: BTreeMap<Prefix, Pending>,
+}
+
+/// Serialisable so that `monitor` can stop between runs and go on where it was.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Detector {
+    rules: DetectRules,
+    per_as: BTreeMap<u32, AsDetect>,
+    events: Vec<Event>,
+    /// Events before this index have their evidence filled.
+    filled: usize,
+}
+
+impl Detector {
+    pub fn new(rules: DetectRules) -> Self {
+        Detector {
+            rules,
+            per_as: BTreeMap::new(),
+            events: Vec::new(),
+            filled: 0,
+        }
+    }
+
+    /// Take in a new visibility snapshot of one AS.
+    pub fn observe(&mut self, snap: Snapshot) {
+        let rules = self.rules.clone();
+        let d = self.per_as.entry(snap.asn).or_default();
+        // The residual is taken of the usual number of eligible peers, so that it does not
+        // jitter as single peers come and go.
+        let r = rules.max_residual.peers(snap.eligible.max(d.peak_eligible));
+        if !d.ready {
+            if snap.visible <= r || snap.eligible == 0 {
+                d.prev = Some(snap);
+                return;
+            }
+            d.ready = true;
+            for (u, peers) in &snap.support {
+                if *peers > r {
+                    d.upstreams.insert(*u, Status::Active);
+                }
+            }
+        }
+        let prev = d
+            .latest
+            .take()
+            .or_else(|| d.prev.take())
+            .unwrap_or_default();
+        d.observe(&snap, &prev, r, &rules);
+        d.prev = Some(prev);
+        d.latest = Some(snap.clone());
+        if rules.min_duration_secs == 0 {
+            self.advance(snap.time);
+        }
+    }
+
+    /// Confirm every condition that has held for the minimum duration by `now`.
+    pub fn advance(&mut self, now: Timestamp) {
+        let min = self.rules.min_duration_secs;
+        for (asn, d) in self.per_as.iter_mut() {
+            d.confirm(*asn, now, min, &self.rules, &mut self.events);
+        }
+    }
+
+    /// Give events confirmed since the last call the evidence only the tracker has, as it
+    /// stands at `now` (their confirmation).
+    pub fn fill_evidence(&mut self, src: &dyn EvidenceSource, now: Timestamp) {
+        for e in &mut self.events[self.filled..] {
+            let scope = match (e.event, e.upstream, e.prefix) {
+                (EventKind::UpstreamLost | EventKind::UpstreamGained, Some(u), _) => {
+                    Scope::Upstream(u)
+                }
+                (EventKind::PrefixDark, _, Some(p)) => Scope::Prefix(p),
+                _ => Scope::All,
+            };
+            e.evidence.residual_sessions = src.sessions_seeing(e.asn, scope, now);
+            match scope {
+                Scope::Upstream(u) => e.last_route = src.last_via(e.asn, u),
+                Scope::Prefix(p) => e.last_route = src.last_prefix(e.asn, p),
+                Scope::All => {
+                    for u in &e.evidence_upstreams {
+                        if let Some(l) = src.last_via(e.asn, *u) {
+                            e.last_seen_via.insert(*u, l);
+                        }
+                    }
+                }
+            }
+        }
+        self.filled = self.events.len();
+    }
+
+    /// The events confirmed (and given their evidence) so far, in time order; they are not
+    /// returned again.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        let mut done: Vec<Event> = self.events.drain(..self.filled).collect();
+        self.filled = 0;
+        done.sort_by_key(|e| (e.time, e.asn, e.event));
+        done
+    }
+
+    pub fn rules(&self) -> &DetectRules {
+        &self.rules
+    }
+
+    /// Replace the rules (a monitor's thresholds may change between runs).
+    pub fn set_rules(&mut self, rules: DetectRules) {
+        self.rules = rules;
+    }
+
+    /// All events, in time order.
+    pub fn finish(mut self, end: Option<Timestamp>) -> (Vec<Event>, Vec<String>) {
+        if let Some(end) = end {
+            self.advance(end);
+        }
+        let mut pending = Vec::new();
+        for (asn, d) in &self.per_as {
+            if let Some(p) = &d.disc {
+                pending.push(format!("AS{asn}: not visible since {} but for less than the minimum duration before the input ends", p.since));
+            }
+            for (u, p) in &d.lost {
+                pending.push(format!("AS{asn}: upstream AS{u} carries nothing since {} (shorter than the minimum duration)", p.since));
+            }
+            for (pfx, p) in &d.dark_pending {
+                pending.push(format!(
+                    "AS{asn}: {pfx} dark since {} (shorter than the minimum duration)",
+                    p.since
+                ));
+            }
+            if let Some(p) = &d.restore {
+                pending.push(format!(
+                    "AS{asn}: visible again since {} (shorter than the minimum duration)",
+                    p.since
+                ));
+            }
+        }
+        self.events.sort_by_key(|e| (e.time, e.asn, e.event));
+        (self.events, pending)
+    }
+}
+
+impl AsDetect {
+    fn observe(&mut self, snap: &Snapshot, prev: &Snapshot, r: usize, rules: &DetectRules) {
+        let visible = snap.visible;
+        let eligible = snap.eligible;
+        let too_few = eligible < rules.min_peers.max(self.peak_eligible.div_ceil(2));
+        let connected = self.disconnected.is_none();
+        if connected && self.disc.is_none() && !too_few {
+            self.peak_visible = self.peak_visible.max(visible);
+            self.peak_eligible = self.peak_eligible.max(eligible);
+        }
+        // Too few peers count to conclude anything: say so once, decide nothing else.
+        track(
+            &mut self.inconclusive,
+            too_few && visible < self.peak_visible,
+            snap,
+            prev,
+        );
+        if !too_few {
+            self.inconclusive_reported = false;
+        }
+        // "Lost all upstreams" needs an AS that was seen by enough peers in the first place.
+        let not_visible = visible <= r && !too_few && self.peak_visible >= rules.min_peers;
+        if connected {
+            track(&mut self.disc, not_visible, snap, prev);
+            self.track_upstreams(snap, prev, r, not_visible || too_few, rules.min_peers);
+            self.track_prefixes(snap, prev, r, not_visible || too_few, rules.min_peers);
+        } else {
+            let need =
+                ((rules.restore_fraction * self.peak_visible as f64).ceil() as usize).max(r + 1);
+            track(&mut self.restore, visible >= need && !too_few, snap, prev);
+        }
+        self.track_new_upstreams(snap, prev, r);
+    }
+
+    fn track_upstreams(
+        &mut self,
+        snap: &Snapshot,
+        prev: &Snapshot,
+        r: usize,
+        suppressed: bool,
+        min_peers: usize,
+    ) {
+        let active: Vec<u32> = self
+            .upstreams
+            .iter()
+            .filter(|(_, s)| **s == Status::Active)
+            .map(|(u, _)| *u)
+            .collect();
+        for u in active {
+            let support = snap.support_of(u);
+            let peak = self.upstream_peak.entry(u).or_default();
+            *peak = (*peak).max(support);
+            // Only an upstream that carried the AS beyond the residual can be lost; one learned
+            // while few peers counted may never have.
+            let carried = *peak > r && *peak >= min_peers;
+            let mut slot = self.lost.remove(&u);
+            track(
+                &mut slot,
+                carried && support <= r && !suppressed,
+                snap,
+                prev,
+            );
+            if let Some(p) = slot {
+                self.lost.insert(u, p);
+            }
+        }
+    }
+
+    fn track_new_upstreams(&mut self, snap: &Snapshot, prev: &Snapshot, r: usize) {
+        for (u, peers) in &snap.support {
+            if self.upstreams.contains_key(u) {
+                if self.upstreams[u] == Status::Lost && *peers > r && self.disconnected.is_none() {
+                    // A known upstream carrying the AS again: not news.
+                    self.upstreams.insert(*u, Status::Active);
+                }
+                continue;
+            }
+            if snap.partial && !self.ever_disconnected && self.disconnected.is_none() {
+                // Without a RIB the baseline is learned from announcements.
+                if *peers > r {
+                    self.upstreams.insert(*u, Status::Active);
+                }
+                continue;
+            }
+            let mut slot = self.gained.remove(u);
+            track(&mut slot, *peers > r, snap, prev);
+            if let Some(p) = slot {
+                self.gained.insert(*u, p);
+            }
+        }
+        let gone: Vec<u32> = self
+            .gained
+            .keys()
+            .filter(|u| !snap.support.contains_key(u))
+            .copied()
+            .collect();
+        for u in gone {
+            self.gained.remove(&u);
+        }
+    }
+
+    fn track_prefixes(
+        &mut self,
+        snap: &Snapshot,
+        prev: &Snapshot,
+        r: usize,
+        suppressed: bool,
+        min_peers: usize,
+    ) {
+        // A prefix is watched for darkness once it is seen widely: by more than the residual
+        // and by at least half as many peers as see the AS at its best. Prefixes only a few
+        // peers ever see (partial transit, local routes) say nothing when they flicker.
+        let wide = (self.peak_visible.div_ceil(2)).max(r + 1).max(min_peers);
+        for (p, peers) in &snap.per_prefix {
+            let lit = *peers > r;
+            if self.lit.contains(p) {
+                let peak = self.prefix_peak.entry(*p).or_default();
+                *peak = (*peak).max(*peers);
+            }
+            if self.dark.contains(p) {
+                if *peers >= wide {
+                    self.dark.remove(p);
+                    self.lit.insert(*p);
+                }
+                continue;
+            }
+            if !self.lit.contains(p) {
+                if *peers >= wide {
+                    self.lit.insert(*p);
+                    self.prefix_peak.insert(*p, *peers);
+                }
+                continue;
+            }
+            let mut slot = self.dark_pending.remove(p);
+            track(&mut slot, !lit && !suppressed, snap, prev);
+            if let Some(pend) = slot {
+                self.dark_pending.insert(*p, pend);
+            }
+        }
+    }
+
+    fn confirm(
+        &mut self,
+        asn: u32,
+        now: Timestamp,
+        min: i64,
+        rules: &DetectRules,
+        events: &mut Vec<Event>,
+    ) {
+        let due = |p: &Option<Pending>| p.as_ref().is_some_and(|p| now.secs - p.since.secs >= min);
+        let first_new = events.len();
+        if due(&self.inconclusive)
+            && !self.inconclusive_reported
+            && let Some(p) = self.inconclusive.take()
+        {
+            self.inconclusive_reported = true;
+            events.push(inconclusive_event(asn, &p, p.since.plus_secs(min), rules));
+        }
+        if due(&self.disc)
+            && let Some(p) = self.disc.take()
+        {
+            let mut e = disconnected_event(asn, &p, p.since.plus_secs(min));
+            e.evidence.peers_before = e.evidence.peers_before.max(self.peak_visible);
+            // Every upstream that carried the AS at its baseline: when each was last seen.
+            for (u, status) in &self.upstreams {
+                if *status == Status::Active && !e.evidence_upstreams.contains(u) {
+                    e.evidence_upstreams.push(*u);
+                }
+            }
+            events.push(e);
+            self.disconnected = Some(p.since);
+            self.ever_disconnected = true;
+            for s in self.upstreams.values_mut() {
+                *s = Status::Lost;
+            }
+            self.lost.clear();
+            self.dark_pending.clear();
+        }
+        if due(&self.restore)
+            && let Some(p) = self.restore.take()
+        {
+            let outage = self.disconnected.map(|d| p.since.secs - d.secs);
+            events.push(restored_event(asn, &p, p.since.plus_secs(min), outage));
+            self.disconnected = None;
+            self.peak_visible = p.at.visible;
+            for (u, peers) in &p.at.support {
+                if *peers > 0 && self.upstreams.contains_key(u) {
+                    self.upstreams.insert(*u, Status::Active);
+                }
+            }
+        }
+        for u in due_keys(&self.lost, now, min) {
+            if let Some(p) = self.lost.remove(&u) {
+                let peak = self.upstream_peak.remove(&u).unwrap_or(0);
+                let mut e = upstream_event(
+                    EventKind::UpstreamLost,
+                    asn,
+                    u,
+                    &p,
+                    p.since.plus_secs(min),
+                    r_of(&p, rules),
+                );
+                e.evidence.peers_before = e.evidence.peers_before.max(peak);
+                events.push(e);
+                self.upstreams.insert(u, Status::Lost);
+            }
+        }
+        for u in due_keys(&self.gained, now, min) {
+            if let Some(p) = self.gained.remove(&u) {
+                events.push(upstream_event(
+                    EventKind::UpstreamGained,
+                    asn,
+                    u,
+                    &p,
+                    p.since.plus_secs(min),
+                    r_of(&p, rules),
+                ));
+                self.upstreams.insert(u, Status::Active);
+            }
+        }
+        for pfx in due_keys(&self.dark_pending, now, min) {
+            if let Some(p) = self.dark_pending.remove(&pfx) {
+                let peak = self.prefix_peak.remove(&pfx).unwrap_or(0);
+                let mut e = prefix_event(asn, pfx, &p, p.since.plus_secs(min));
+                e.evidence.peers_before = e.evidence.peers_before.max(peak);
+                events.push(e);
+                self.lit.remove(&pfx);
+                self.dark.insert(pfx);
+            }
+        }
+        if let Some(latest) = &self.latest {
+            for e in &mut events[first_new..] {
+                e.evidence.peers_after = match (e.event, e.upstream, e.prefix) {
+                    (EventKind::UpstreamLost | EventKind::UpstreamGained, Some(u), _) => {
+                        latest.support_of(u)
+                    }
+                    (EventKind::PrefixDark, _, Some(p)) => latest.prefix_count(&p),
+                    _ => latest.visible,
+                };
+            }
+        }
+    }
+}
+
+/// The keys of conditions that have held for `min` seconds by `now`.
+fn due_keys<K: Copy + Ord>(pending: &BTreeMap<K, Pending>, now: Timestamp, min: i64) -> Vec<K> {
+    pending
+        .iter()
+        .filter(|(_, p)| now.secs - p.since.secs >= min)
+        .map(|(k, _)| *k)
+        .collect()
+}
+
+/// Start, keep or drop a pending condition.
+fn track(slot: &mut Option<Pending>, holds: bool, snap: &Snapshot, prev: &Snapshot) {
+    match (holds, slot.is_some()) {
+        (true, false) => {
+            *slot = Some(Pending {
+                since: snap.time,
+                before: prev.clone(),
+                at: snap.clone(),
+            });
+        }
+        (false, true) => *slot = None,
+        _ => {}
+    }
+}
+
+fn evidence(p: &Pending, confirmed: Timestamp, before: usize, after: usize) -> Evidence {
+    Evidence {
+        peers_before: before,
+        peers_after: after,
+        eligible_peers: p.at.eligible,
+        upstreams_before: p.before.carrying(),
+        upstreams_after: p.at.carrying(),
+        collectors_before: p
+            .before
+            .collectors
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        residual_sessions: Vec::new(),
+        not_counted: p.at.noise.clone(),
+        confirmed_at: confirmed,
+        partial_baseline: p.at.partial,
+    }
+}
+
+fn base_event(kind: EventKind, asn: u32, p: &Pending, ev: Evidence) -> Event {
+    Event::new(kind, asn, p.since, ev)
+}
+
+fn disconnected_event(asn: u32, p: &Pending, now: Timestamp) -> Event {
+    let last_upstreams: Vec<u32> = p.before.carrying().into_keys().collect();
+    let mut e = base_event(
+        EventKind::Disconnected,
+        asn,
+        p,
+        evidence(p, now, p.before.visible, p.at.visible),
+    );
+    e.evidence_upstreams = last_upstreams.clone();
+    e.last_upstreams = Some(last_upstreams);
+    e
+}
+
+fn restored_event(asn: u32, p: &Pending, now: Timestamp, outage: Option<i64>) -> Event {
+    let mut e = base_event(
+        EventKind::Restored,
+        asn,
+        p,
+        evidence(p, now, p.before.visible, p.at.visible),
+    );
+    e.upstreams = Some(p.at.carrying().into_keys().collect());
+    e.outage_secs = outage;
+    e
+}
+
+/// The residual in force when a pending condition began.
+fn r_of(p: &Pending, rules: &DetectRules) -> usize {
+    rules.max_residual.peers(p.at.eligible)
+}
+
+fn upstream_event(
+    kind: EventKind,
+    asn: u32,
+    u: u32,
+    p: &Pending,
+    now: Timestamp,
+    r: usize,
+) -> Event {
+    let count = |s: &Snapshot| s.support_of(u);
+    let mut e = base_event(
+        kind,
+        asn,
+        p,
+        evidence(p, now, count(&p.before), count(&p.at)),
+    );
+    e.upstream = Some(u);
+    // The upstreams that carry the AS now (beyond the residual).
+    e.upstreams = Some(
+        p.at.support
+            .iter()
+            .filter(|(x, s)| **s > r || (**x == u && kind == EventKind::UpstreamGained))
+            .map(|(x, _)| *x)
+            .collect(),
+    );
+    e
+}
+
+fn prefix_event(asn: u32, pfx: Prefix, p: &Pending, now: Timestamp) -> Event {
+    let count = |s: &Snapshot| s.prefix_count(&pfx);
+    let mut e = base_event(
+        EventKind::PrefixDark,
+        asn,
+        p,
+        evidence(p, now, count(&p.before), count(&p.at)),
+    );
+    e.prefix = Some(pfx);
+    e
+}
+
+fn inconclusive_event(asn: u32, p: &Pending, now: Timestamp, rules: &DetectRules) -> Event {
+    let reason =
+        p.at.noise
+            .iter()
+            .max_by_key(|(_, v)| **v)
+            .map(|(k, v)| match k {
+                Noise::SessionDown => format!("{v} peer(s) had their sessions down"),
+                Noise::MassWithdrawal => {
+                    format!("{v} peer(s) withdrew a large share of their whole table")
+                }
+                Noise::Silent => format!("{v} peer(s) went silent"),
+                Noise::MissingFiles => {
+                    format!("files are missing or unreadable for {v} peer(s)")
+                }
+            })
+            .unwrap_or_else(|| format!("fewer than {} eligible peers", rules.min_peers));
+    let mut e = base_event(
+        EventKind::Inconclusive,
+        asn,
+        p,
+        evidence(p, now, p.before.visible, p.at.visible),
+    );
+    e.reason = Some(format!(
+        "visibility fell, but only {} peer ASNs count: {reason}",
+        p.at.eligible
+    ));
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CollectorId, PeerId};
+    use crate::parse::RouteAttrs;
+    use crate::state::{EligibilityRules, Msg, Tracker};
+    use std::sync::Arc;
+
+    const A: u32 = 64500;
+
+    fn peer(i: u32) -> PeerId {
+        PeerId {
+            collector: CollectorId::new("c"),
+            ip: format!("10.0.0.{i}").parse().expect("ip"),
+            asn: 65000 + i,
+        }
+    }
+
+    fn attrs(path: &str) -> Arc<RouteAttrs> {
+        Arc::new(RouteAttrs {
+            path: path.parse().expect("path"),
+            ..RouteAttrs::default()
+        })
+    }
+
+    fn pfx() -> Prefix {
+        "192.0.2.0/24".parse().expect("prefix")
+    }
+
+    /// Feeds messages to the tracker and detector as `scan` does.
+    struct Harness {
+        tracker: Tracker,
+        detector: Detector,
+        now: Timestamp,
+    }
+
+    impl Harness {
+        /// `n` full-feed peers with 1000-route tables; peer i reaches A via `upstream(i)`.
+        fn new(n: u32, upstream: impl Fn(u32) -> u32, min_duration_secs: i64) -> Self {
+            let rules = EligibilityRules {
+                full_feed_fraction: 0.8,
+                silence_secs: 3600,
+                mass_withdrawal_fraction: 0.1,
+                mass_window_secs: 300,
+                assumed_table_size: 1000,
+                exclude_asns: vec![],
+                exclude_ips: vec![],
+            };
+            let detect = DetectRules {
+                min_duration_secs,
+                max_residual: Residual::Peers(0),
+                restore_fraction: 0.5,
+                min_peers: 3,
+            };
+            let mut h = Harness {
+                tracker: Tracker::new(rules, &[A], &[]),
+                detector: Detector::new(detect),
+                now: Timestamp::from_secs(0),
+            };
+            h.send(Msg::RibBegin {
+                time: h.now,
+                collector: CollectorId::new("c"),
+            });
+            for i in 1..=n {
+                let a = attrs(&format!("{} {} {A}", 65000 + i, upstream(i)));
+                h.send(Msg::RibRoute {
+                    time: h.now,
+                    peer: peer(i),
+                    prefix: pfx(),
+                    attrs: a,
+                    file: 0,
+                });
+            }
+            let tables = (1..=n).map(|i| (peer(i), 1000)).collect();
+            h.send(Msg::RibEnd {
+                time: h.now,
+                collector: CollectorId::new("c"),
+                tables,
+            });
+            h
+        }
+
+        fn send(&mut self, m: Msg) {
+            let t = m.time();
+            if t.secs > self.now.secs {
+                for s in self.tracker.take_snapshots(self.now) {
+                    self.detector.observe(s);
+                }
+                self.detector.advance(t);
+                self.detector.fill_evidence(&self.tracker, self.now);
+                self.now = t;
+            }
+            self.tracker.apply(m);
+        }
+
+        /// Every peer says something each minute (it is alive), withdrawing `wd(i)` routes.
+        fn minute(&mut self, n: u32, wd: impl Fn(u32) -> u32) {
+            let t = self.now.plus_secs(60);
+            for i in 1..=n {
+                self.send(Msg::Activity {
+                    time: t,
+                    peer: peer(i),
+                    messages: 1 + wd(i),
+                    withdrawals: wd(i),
+                });
+            }
+        }
+
+        fn withdraw(&mut self, i: u32, at: i64) {
+            self.send(Msg::Route {
+                time: Timestamp::from_secs(at),
+                peer: peer(i),
+                prefix: pfx(),
+                attrs: None,
+                file: 0,
+            });
+        }
+
+        fn announce(&mut self, i: u32, at: i64, path: &str) {
+            self.send(Msg::Route {
+                time: Timestamp::from_secs(at),
+                peer: peer(i),
+                prefix: pfx(),
+                attrs: Some(attrs(path)),
+                file: 0,
+            });
+        }
+
+        fn finish(mut self, until: i64) -> Vec<Event> {
+            while self.now.secs < until {
+                self.minute(6, |_| 0);
+            }
+            for s in self.tracker.take_snapshots(self.now) {
+                self.detector.observe(s);
+            }
+            self.detector.advance(self.now);
+            self.detector.fill_evidence(&self.tracker, self.now);
+            self.detector.finish(Some(self.now)).0
+        }
+    }
+
+    fn kinds(events: &[Event]) -> Vec<&'static str> {
+        events.iter().map(|e| e.event.name()).collect()
+    }
+
+    #[test]
+    fn everyone_withdrawing_is_a_disconnection_dated_by_the_last_withdrawal() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        h.minute(6, |_| 0);
+        for i in 1..=6 {
+            h.withdraw(i, 100 + i64::from(i));
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["disconnected"]);
+        assert_eq!(events[0].time, Timestamp::from_secs(106));
+        assert_eq!(events[0].last_upstreams, Some(vec![6939]));
+        assert_eq!(
+            events[0].last_seen_via.get(&3549).and_then(|l| l.until),
+            Some(Timestamp::from_secs(103))
+        );
+        assert_eq!(
+            events[0].evidence.confirmed_at,
+            Timestamp::from_secs(106 + 900)
+        );
+    }
+
+    #[test]
+    fn a_flap_shorter_than_the_minimum_duration_is_no_event() {
+        let mut h = Harness::new(6, |_| 3549, 900);
+        for i in 1..=6 {
+            h.withdraw(i, 100);
+        }
+        h.minute(6, |_| 0);
+        for i in 1..=6 {
+            h.announce(i, 400, &format!("{} 3549 {A}", 65000 + i));
+        }
+        assert!(h.finish(3000).is_empty());
+    }
+
+    #[test]
+    fn one_upstream_going_while_another_carries_on_is_upstream_lost() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        for i in 1..=3 {
+            h.announce(i, 100 + i64::from(i), &format!("{} 6939 {A}", 65000 + i));
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["upstream_lost"]);
+        assert_eq!(events[0].upstream, Some(3549));
+        assert_eq!(events[0].time, Timestamp::from_secs(103));
+        assert_eq!(events[0].upstreams, Some(vec![6939]));
+        assert_eq!(events[0].evidence.peers_before, 3);
+    }
+
+    #[test]
+    fn session_resets_are_not_withdrawals() {
+        let mut h = Harness::new(6, |_| 3549, 0);
+        // Four of six sessions drop: their routes go, but they leave the count too.
+        for i in 1..=4 {
+            h.send(Msg::State {
+                time: Timestamp::from_secs(100),
+                peer: peer(i),
+                old: 6,
+                new: 1,
+            });
+        }
+        let events = h.finish(3000);
+        assert!(!kinds(&events).contains(&"disconnected"), "{events:#?}");
+        assert_eq!(
+            kinds(&events),
+            ["inconclusive"],
+            "too few peers left to judge"
+        );
+        assert!(
+            events[0]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("sessions down")
+        );
+    }
+
+    #[test]
+    fn mass_withdrawals_are_local_events_not_evidence() {
+        // Four of six peers withdraw their whole table (A included) within a minute, as a
+        // peer does when its router restarts without the session dropping; then the last two
+        // withdraw A. Counting the four as evidence would make that a disconnection.
+        let mut h = Harness::new(6, |_| 3549, 0);
+        h.minute(6, |_| 0);
+        for i in 1..=4 {
+            h.withdraw(i, 130);
+        }
+        h.minute(6, |i| if i <= 4 { 1000 } else { 0 });
+        for i in 5..=6 {
+            h.withdraw(i, 200);
+        }
+        for i in 1..=4 {
+            h.announce(i, 400, &format!("{} 3549 {A}", 65000 + i));
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["inconclusive"], "{events:#?}");
+        assert!(
+            events[0]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("withdrew a large share")
+        );
+        // Two of six stopping for a local reason leaves enough peers: the four others
+        // withdrawing A alone is evidence.
+        let mut h = Harness::new(6, |_| 3549, 900);
+        h.minute(6, |_| 0);
+        for i in 1..=2 {
+            h.withdraw(i, 130);
+        }
+        h.minute(6, |i| if i <= 2 { 1000 } else { 0 });
+        for i in 3..=6 {
+            h.withdraw(i, 200);
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["disconnected"]);
+        assert_eq!(events[0].time, Timestamp::from_secs(200));
+    }
+
+    #[test]
+    fn a_return_through_a_new_upstream_is_restored_and_gained() {
+        let mut h = Harness::new(6, |_| 3549, 900);
+        for i in 1..=6 {
+            h.withdraw(i, 100);
+        }
+        for _ in 0..20 {
+            h.minute(6, |_| 0);
+        }
+        for i in 1..=5 {
+            h.announce(i, 5000 + i64::from(i), &format!("{} 1299 {A}", 65000 + i));
+        }
+        let events = h.finish(9000);
+        assert_eq!(
+            kinds(&events),
+            ["disconnected", "upstream_gained", "restored"],
+            "{events:#?}"
+        );
+        assert_eq!(events[1].upstream, Some(1299));
+        assert_eq!(events[1].time, Timestamp::from_secs(5001));
+        assert_eq!(
+            events[2].time,
+            Timestamp::from_secs(5003),
+            "3 of 6 is half the baseline"
+        );
+        assert_eq!(events[2].outage_secs, Some(4903));
+    }
+
+    #[test]
+    fn residuals_parse_as_counts_or_shares() {
+        assert_eq!("2".parse::<Residual>(), Ok(Residual::Peers(2)));
+        assert_eq!("5%".parse::<Residual>(), Ok(Residual::Percent(5.0)));
+        assert_eq!(Residual::Percent(5.0).peers(45), 2);
+        assert_eq!(Residual::Peers(0).peers(45), 0);
+        assert!("x".parse::<Residual>().is_err());
+        assert!("150%".parse::<Residual>().is_err());
+    }
+}

@@ -1,0 +1,350 @@
+//! One stream's reader: its files in order, filtered to what the watched ASes need, sent to
+//! the pipeline's merge in batches.
+
+use crate::files::{CollectorFiles, FileKind, MrtFile};
+use crate::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
+use crate::parse::ahead::Gate;
+use crate::parse::{self, FileStats, Item, RouteKind};
+use crate::state::Msg;
+use crate::summary::FileReport;
+use crate::watch::Watch;
+use crossbeam_channel::Sender;
+// Per-peer counters are updated for every update message; FxHash is several times cheaper
+// than SipHash there, and the keys (peer addresses from the collector) need no DoS defence.
+use rustc_hash::FxHashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Messages per batch sent over the channel.
+pub(crate) const BATCH: usize = 2048;
+
+/// Read one collector's files in order, filter, and send batches of messages. Update files
+/// are decompressed into memory by `helpers` other threads (and this one, when it would
+/// otherwise wait; see [`parse::ahead`]); RIBs and unknown files are streamed.
+pub(crate) fn read_collector(
+    group: &CollectorFiles,
+    base: u32,
+    mut watch: Watch,
+    tx: Sender<Vec<Msg>>,
+    helpers: usize,
+    ready: Option<Arc<dyn Gate>>,
+) -> Vec<FileReport> {
+    let mut reports = Vec::new();
+    let mut sender = BatchSender {
+        tx,
+        batch: Vec::with_capacity(BATCH),
+        closed: false,
+    };
+    let in_memory = |f: &MrtFile| f.kind == FileKind::Updates;
+    let gate: Arc<dyn Gate> = ready.unwrap_or_else(|| Arc::new(parse::ahead::Local));
+    let jobs = group.files.iter().filter(|f| in_memory(f));
+    let mut ahead = parse::ahead::Ahead::start(
+        jobs.map(|f| f.path.clone()).collect(),
+        helpers,
+        helpers + 2,
+        Arc::clone(&gate),
+    );
+    for (i, file) in group.files.iter().enumerate() {
+        let mut reader = FileReader::new(
+            group.collector.clone(),
+            base + i as u32,
+            &mut watch,
+            &mut sender,
+        );
+        let decoded = if in_memory(file) { ahead.take() } else { None };
+        let stats = match decoded {
+            Some(parse::ahead::Decoded::Bytes(bytes, err)) => read_decoded(bytes, err, &mut reader),
+            Some(parse::ahead::Decoded::Unavailable(reason)) => FileStats::failed(reason),
+            // A RIB, an unknown file, or one too large to hold: streamed.
+            Some(parse::ahead::Decoded::TooLarge) | None => match gate.wait(&file.path) {
+                // Missing from the archive or not downloaded: a gap, named by its URL.
+                Err(reason) => FileStats::failed(reason),
+                Ok(()) => parse::read_file_with(&file.path, &mut reader),
+            },
+        };
+        reader.finish(&stats, file);
+        reports.push(FileReport {
+            path: file.path.display().to_string(),
+            collector: group.collector.to_string(),
+            kind: file.kind,
+            stats,
+        });
+    }
+    sender.flush();
+    reports
+}
+
+/// Parse a file decompressed into memory; a decompression error after some bytes becomes the
+/// file's problem, after the records those bytes held.
+fn read_decoded(
+    bytes: Vec<u8>,
+    err: Option<std::io::Error>,
+    reader: &mut FileReader<'_>,
+) -> FileStats {
+    let source = parse::Source::Memory {
+        data: bytes::Bytes::from(bytes),
+        at: 0,
+    };
+    let mut stats = parse::read_records(source, reader);
+    if let Some(e) = err {
+        let note = format!(
+            "{}; {} complete records read before it",
+            parse::read_error(&e),
+            stats.records
+        );
+        stats.problem = Some(match stats.problem.take() {
+            Some(p) => format!("{note}; {p}"),
+            None => note,
+        });
+    }
+    stats
+}
+
+struct BatchSender {
+    tx: Sender<Vec<Msg>>,
+    batch: Vec<Msg>,
+    closed: bool,
+}
+
+impl BatchSender {
+    fn push(&mut self, m: Msg) {
+        self.batch.push(m);
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.closed {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if self.tx.send(batch).is_err() {
+            self.closed = true;
+        }
+    }
+}
+
+/// Filters one file's items into messages, counting per-peer activity and RIB table sizes.
+struct FileReader<'a> {
+    collector: CollectorId,
+    file: u32,
+    watch: &'a mut Watch,
+    out: &'a mut BatchSender,
+    minute: i64,
+    activity: FxHashMap<(IpAddr, u32), (u32, u32)>,
+    tables: FxHashMap<(IpAddr, u32), u64>,
+    rib_started: bool,
+    last_time: Option<Timestamp>,
+}
+
+impl parse::Handler for FileReader<'_> {
+    fn item(&mut self, item: Item) {
+        self.take(item);
+    }
+
+    fn prefilters(&self) -> bool {
+        true
+    }
+
+    /// Parse an UPDATE in full only if it touches a watched prefix or a watched AS
+    /// originates it; otherwise just count it for its peer.
+    fn wants(&mut self, time: Timestamp, u: &parse::prefilter::UpdateView<'_>) -> bool {
+        let watch = &*self.watch;
+        if u.any_origin(&mut |a| watch.watches_asn(a)) || u.nlri().any(|n| watch.covers_nlri(&n)) {
+            return true;
+        }
+        self.last_time = Some(time);
+        self.tick(time);
+        let counts = self.activity.entry((u.peer_ip, u.peer_asn)).or_default();
+        counts.0 += u.withdrawals + u.announcements;
+        counts.1 += u.withdrawals;
+        false
+    }
+
+    /// Parse a RIB record in full only if its prefix is watched or a watched AS originates
+    /// one of its routes; otherwise just count each peer's table.
+    fn wants_rib(&mut self, time: Timestamp, rib: &parse::prefilter::RibView<'_>) -> bool {
+        let watch = &*self.watch;
+        if watch.covers(&rib.prefix) || rib.any_origin(&mut |a| watch.watches_asn(a)) {
+            return true;
+        }
+        self.last_time = Some(time);
+        for e in &rib.entries {
+            *self.tables.entry((e.peer_ip, e.peer_asn)).or_default() += 1;
+        }
+        false
+    }
+}
+
+impl<'a> FileReader<'a> {
+    fn new(
+        collector: CollectorId,
+        file: u32,
+        watch: &'a mut Watch,
+        out: &'a mut BatchSender,
+    ) -> Self {
+        FileReader {
+            collector,
+            file,
+            watch,
+            out,
+            minute: i64::MIN,
+            activity: FxHashMap::default(),
+            tables: FxHashMap::default(),
+            rib_started: false,
+            last_time: None,
+        }
+    }
+
+    fn peer(&self, ip: IpAddr, asn: u32) -> PeerId {
+        PeerId {
+            collector: self.collector.clone(),
+            ip,
+            asn,
+        }
+    }
+
+    fn take(&mut self, item: Item) {
+        let t = item.time();
+        self.last_time = Some(t);
+        match item {
+            Item::State(s) => {
+                self.tick(t);
+                let peer = self.peer(s.peer_ip, s.peer_asn);
+                self.out.push(Msg::State {
+                    time: t,
+                    peer,
+                    old: s.old_state,
+                    new: s.new_state,
+                });
+            }
+            Item::Route(r) if r.kind == RouteKind::Rib => {
+                *self.tables.entry((r.peer_ip, r.peer_asn)).or_default() += 1;
+                let Some(attrs) = r.attrs else { return };
+                if !self.wanted(&r.prefix, Some(&attrs.path)) {
+                    return;
+                }
+                if !self.rib_started {
+                    self.rib_started = true;
+                    self.out.push(Msg::RibBegin {
+                        time: t,
+                        collector: self.collector.clone(),
+                    });
+                }
+                let peer = self.peer(r.peer_ip, r.peer_asn);
+                self.out.push(Msg::RibRoute {
+                    time: t,
+                    peer,
+                    prefix: r.prefix,
+                    attrs,
+                    file: self.file,
+                });
+            }
+            Item::Route(r) => {
+                self.tick(t);
+                let counts = self.activity.entry((r.peer_ip, r.peer_asn)).or_default();
+                counts.0 += 1;
+                if r.kind == RouteKind::Withdraw {
+                    counts.1 += 1;
+                }
+                if !self.wanted(&r.prefix, r.attrs.as_ref().map(|a| &a.path)) {
+                    return;
+                }
+                let peer = self.peer(r.peer_ip, r.peer_asn);
+                self.out.push(Msg::Route {
+                    time: t,
+                    peer,
+                    prefix: r.prefix,
+                    attrs: r.attrs,
+                    file: self.file,
+                });
+            }
+        }
+    }
+
+    /// A watched prefix (or more specific), or any route a watched AS originates.
+    fn wanted(&mut self, prefix: &Prefix, path: Option<&crate::model::AsPath>) -> bool {
+        let originated = path.is_some_and(|p| match p.origin() {
+            Origin::As(a) => self.watch.watches_asn(a),
+            Origin::Uncertain(set) => set.iter().any(|a| self.watch.watches_asn(*a)),
+            Origin::None => false,
+        });
+        if originated {
+            self.watch.insert(*prefix);
+            return true;
+        }
+        self.watch.covers(prefix)
+    }
+
+    /// Flush per-peer activity at each new minute.
+    fn tick(&mut self, t: Timestamp) {
+        let minute = t.secs.div_euclid(60);
+        if minute != self.minute {
+            self.flush_activity();
+            self.minute = minute;
+        }
+    }
+
+    fn flush_activity(&mut self) {
+        if self.minute == i64::MIN {
+            return;
+        }
+        let time = Timestamp::from_secs(self.minute * 60 + 59);
+        let mut entries: Vec<_> = self.activity.drain().collect();
+        entries.sort_unstable();
+        for ((ip, asn), (messages, withdrawals)) in entries {
+            let peer = PeerId {
+                collector: self.collector.clone(),
+                ip,
+                asn,
+            };
+            self.out.push(Msg::Activity {
+                time,
+                peer,
+                messages,
+                withdrawals,
+            });
+        }
+    }
+
+    fn finish(mut self, stats: &FileStats, file: &MrtFile) {
+        self.flush_activity();
+        let end = self.last_time.or(file.start).unwrap_or_default();
+        if !self.tables.is_empty() {
+            if !self.rib_started {
+                self.out.push(Msg::RibBegin {
+                    time: end,
+                    collector: self.collector.clone(),
+                });
+            }
+            let mut tables: Vec<(PeerId, u64)> = self
+                .tables
+                .drain()
+                .map(|((ip, asn), n)| {
+                    (
+                        PeerId {
+                            collector: self.collector.clone(),
+                            ip,
+                            asn,
+                        },
+                        n,
+                    )
+                })
+                .collect();
+            tables.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            self.out.push(Msg::RibEnd {
+                time: end,
+                collector: self.collector.clone(),
+                tables,
+            });
+        }
+        // A file that stopped early leaves this collector's view unknown from here on.
+        if let Some(reason) = &stats.problem {
+            self.out.push(Msg::Gap {
+                time: end,
+                collector: self.collector.clone(),
+                reason: reason.clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,900 @@
+//! Routing state: per session, per watched prefix, the current route, its origin and
+//! upstream; per session, whether it counts (DESIGN §2: eligible peers). Its output is a
+//! [`Snapshot`] of one watched AS's visibility, the border type the detector consumes.
+
+use crate::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
+use crate::parse::{ESTABLISHED, RouteAttrs};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// What the parse threads send, already filtered to watched prefixes (plus per-peer counters
+/// and session events). One collector's messages arrive in file order.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// Announcement (`attrs` set) or withdrawal (`attrs` None) of a watched prefix.
+    Route {
+        time: Timestamp,
+        peer: PeerId,
+        prefix: Prefix,
+        attrs: Option<Arc<RouteAttrs>>,
+        file: u32,
+    },
+    /// A route of a RIB dump (between `RibBegin` and `RibEnd` of its collector).
+    RibRoute {
+        time: Timestamp,
+        peer: PeerId,
+        prefix: Prefix,
+        attrs: Arc<RouteAttrs>,
+        file: u32,
+    },
+    State {
+        time: Timestamp,
+        peer: PeerId,
+        old: u16,
+        new: u16,
+    },
+    RibBegin {
+        time: Timestamp,
+        collector: CollectorId,
+    },
+    /// End of a RIB dump, with every session's table size (all prefixes, not only watched).
+    RibEnd {
+        time: Timestamp,
+        collector: CollectorId,
+        tables: Vec<(PeerId, u64)>,
+    },
+    /// One minute of one session's messages (all prefixes): liveness and mass withdrawals.
+    Activity {
+        time: Timestamp,
+        peer: PeerId,
+        messages: u32,
+        withdrawals: u32,
+    },
+    /// Part of a collector's input is missing or unreadable from `time` on.
+    Gap {
+        time: Timestamp,
+        collector: CollectorId,
+        reason: String,
+    },
+}
+
+impl Msg {
+    pub fn time(&self) -> Timestamp {
+        match self {
+            Msg::Route { time, .. }
+            | Msg::RibRoute { time, .. }
+            | Msg::State { time, .. }
+            | Msg::RibBegin { time, .. }
+            | Msg::RibEnd { time, .. }
+            | Msg::Activity { time, .. }
+            | Msg::Gap { time, .. } => *time,
+        }
+    }
+}
+
+/// The rules that decide which sessions count (DESIGN §2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EligibilityRules {
+    /// Full feed: table ≥ this fraction of the median of the 10 largest tables of the RIB.
+    pub full_feed_fraction: f64,
+    /// A session silent for longer than this (seconds) stops counting.
+    pub silence_secs: i64,
+    /// A session withdrawing at least this fraction of its table within `mass_window_secs`
+    /// is having a local event.
+    pub mass_withdrawal_fraction: f64,
+    pub mass_window_secs: i64,
+    /// Table size assumed for sessions without a RIB (for the mass-withdrawal rule).
+    pub assumed_table_size: u64,
+    /// Peers excluded by the user, by ASN or IP.
+    pub exclude_asns: Vec<u32>,
+    pub exclude_ips: Vec<std::net::IpAddr>,
+}
+
+/// The year whose table size is assumed when neither files nor `--from` tell one.
+pub const DEFAULT_YEAR: i32 = 2008;
+
+/// Approximate IPv4 full-table size by year, used only for the mass-withdrawal rule when no
+/// RIB gives a peer's real table size (the summary says so).
+pub fn typical_table_size(year: i32) -> u64 {
+    const POINTS: [(i32, u64); 8] = [
+        (1999, 60_000),
+        (2002, 110_000),
+        (2005, 160_000),
+        (2008, 250_000),
+        (2011, 350_000),
+        (2014, 500_000),
+        (2020, 800_000),
+        (2026, 1_050_000),
+    ];
+    let y = year.clamp(POINTS[0].0, POINTS[POINTS.len() - 1].0);
+    POINTS
+        .windows(2)
+        .find(|w| y >= w[0].0 && y <= w[1].0)
+        .map(|w| {
+            let (y0, v0) = w[0];
+            let (y1, v1) = w[1];
+            v0 + (v1 - v0) * (y - y0) as u64 / (y1 - y0) as u64
+        })
+        .unwrap_or(250_000)
+}
+
+impl Default for EligibilityRules {
+    /// The one place the eligibility defaults are written. The assumed table size is that of
+    /// [`DEFAULT_YEAR`]; scans set the one of their first file's year.
+    fn default() -> Self {
+        EligibilityRules {
+            full_feed_fraction: 0.8,
+            silence_secs: 3600,
+            mass_withdrawal_fraction: 0.1,
+            mass_window_secs: 300,
+            assumed_table_size: typical_table_size(DEFAULT_YEAR),
+            exclude_asns: Vec::new(),
+            exclude_ips: Vec::new(),
+        }
+    }
+}
+
+/// Why a session that would carry a watched AS does not count right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Noise {
+    SessionDown,
+    MassWithdrawal,
+    Silent,
+    MissingFiles,
+}
+
+/// The last route seen via an upstream (or to a prefix), for evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LastRoute {
+    /// When the route stopped being carried; `None` while it still is.
+    pub until: Option<Timestamp>,
+    pub announced: Timestamp,
+    pub collector: String,
+    pub peer_ip: String,
+    pub peer_asn: u32,
+    pub path: String,
+    /// The file of the message that ended it (or announced it, while carried).
+    pub file: Option<String>,
+}
+
+/// Visibility of one watched AS at one moment: what the detector reasons about. Counts are
+/// of distinct peer ASNs; who exactly, and the last routes, are asked of the tracker
+/// ([`EvidenceSource`]) only when an event is confirmed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub asn: u32,
+    pub time: Timestamp,
+    /// Peer ASNs that count (eligible) for this AS.
+    pub eligible: usize,
+    /// Eligible peer ASNs with a route to any prefix of the AS.
+    pub visible: usize,
+    /// Upstream → eligible peer ASNs whose route goes through it.
+    pub support: BTreeMap<u32, usize>,
+    /// Prefix → eligible peer ASNs with a route to it (originated by the AS).
+    pub per_prefix: BTreeMap<Prefix, usize>,
+    /// Peer ASNs that carried the AS but do not count now, by reason.
+    pub noise: BTreeMap<Noise, usize>,
+    /// Collectors whose peers see the AS.
+    pub collectors: BTreeSet<CollectorId>,
+    /// No RIB was read for some collector: eligibility and baseline come from announcements.
+    pub partial: bool,
+}
+
+impl Snapshot {
+    pub fn support_of(&self, upstream: u32) -> usize {
+        self.support.get(&upstream).copied().unwrap_or(0)
+    }
+    pub fn prefix_count(&self, prefix: &Prefix) -> usize {
+        self.per_prefix.get(prefix).copied().unwrap_or(0)
+    }
+    /// Upstreams carrying the AS at at least one peer, with their support.
+    pub fn carrying(&self) -> BTreeMap<u32, usize> {
+        self.support
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(u, n)| (*u, *n))
+            .collect()
+    }
+}
+
+/// The last route seen via an upstream or to a prefix, kept cheaply until an event needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LastSeen {
+    session: usize,
+    attrs: Arc<RouteAttrs>,
+    announced: Timestamp,
+    until: Option<Timestamp>,
+    file: u32,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct RouteInfo {
+    origin: Origin,
+    upstream: Option<u32>,
+    attrs: Arc<RouteAttrs>,
+    time: Timestamp,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Session {
+    id: PeerId,
+    table_size: Option<u64>,
+    full_feed: Option<bool>,
+    established: bool,
+    /// After a reset or a mass withdrawal: counts again from this time on.
+    settling_until: Option<Timestamp>,
+    settling_reason: Option<Noise>,
+    last_activity: Option<Timestamp>,
+    withdrawals: VecDeque<(Timestamp, u32)>,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct CollectorState {
+    has_rib: bool,
+    missing_since: Option<Timestamp>,
+    #[serde(with = "crate::model::pairs_opt")]
+    rib_pending: Option<HashMap<(usize, Prefix), RouteInfo>>,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct WatchedAs {
+    prefixes: BTreeSet<Prefix>,
+    /// Sessions seen carrying this AS (eligibility without a RIB).
+    carriers: BTreeSet<usize>,
+    last_via: BTreeMap<u32, LastSeen>,
+    last_prefix: BTreeMap<Prefix, LastSeen>,
+    dirty: bool,
+}
+
+/// The routing state of every session for the watched prefixes. Serialisable so that
+/// `monitor` can stop between runs and go on where it was.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Tracker {
+    rules: EligibilityRules,
+    sessions: Vec<Session>,
+    #[serde(with = "crate::model::pairs")]
+    session_index: HashMap<PeerId, usize>,
+    routes: HashMap<Prefix, HashMap<usize, RouteInfo>>,
+    collectors: HashMap<CollectorId, CollectorState>,
+    watched: BTreeMap<u32, WatchedAs>,
+    files: Vec<String>,
+    last_eval_minute: i64,
+}
+
+impl Tracker {
+    pub fn new(rules: EligibilityRules, asns: &[u32], prefixes: &[Prefix]) -> Self {
+        let mut watched = BTreeMap::new();
+        for &a in asns {
+            let w: &mut WatchedAs = watched.entry(a).or_default();
+            w.prefixes.extend(prefixes.iter().copied());
+        }
+        Tracker {
+            rules,
+            sessions: Vec::new(),
+            session_index: HashMap::new(),
+            routes: HashMap::new(),
+            collectors: HashMap::new(),
+            watched,
+            files: Vec::new(),
+            last_eval_minute: i64::MIN,
+        }
+    }
+
+    /// Register the names of the files about to be read; `Msg::Route::file` indices count
+    /// from the returned base.
+    pub fn add_files(&mut self, names: impl IntoIterator<Item = String>) -> u32 {
+        let base = self.files.len() as u32;
+        self.files.extend(names);
+        base
+    }
+
+    /// Forget the names of files no evidence refers to, so a state kept for months by
+    /// `monitor` does not grow with every file read. Call between reads, never during one.
+    pub fn compact_files(&mut self) {
+        let mut keep: BTreeMap<u32, u32> = BTreeMap::new();
+        for w in self.watched.values() {
+            for l in w.last_via.values().chain(w.last_prefix.values()) {
+                keep.insert(l.file, 0);
+            }
+        }
+        let mut names = Vec::with_capacity(keep.len());
+        for (old, new) in keep.iter_mut() {
+            *new = names.len() as u32;
+            names.push(self.files.get(*old as usize).cloned().unwrap_or_default());
+        }
+        for w in self.watched.values_mut() {
+            for l in w.last_via.values_mut().chain(w.last_prefix.values_mut()) {
+                l.file = keep.get(&l.file).copied().unwrap_or(0);
+            }
+        }
+        self.files = names;
+    }
+
+    /// Every prefix of the watched ASes known so far (given, or seen originated by them): the
+    /// filter of a later read must keep their withdrawals, which name no origin.
+    pub fn known_prefixes(&self) -> BTreeSet<Prefix> {
+        self.watched
+            .values()
+            .flat_map(|w| w.prefixes.iter().copied())
+            .collect()
+    }
+
+    /// Replace the rules (a monitor's thresholds may change between runs).
+    pub fn set_rules(&mut self, rules: EligibilityRules) {
+        self.rules = rules;
+    }
+
+    fn session(&mut self, peer: &PeerId) -> usize {
+        if let Some(&i) = self.session_index.get(peer) {
+            return i;
+        }
+        let i = self.sessions.len();
+        self.sessions.push(Session {
+            id: peer.clone(),
+            table_size: None,
+            full_feed: None,
+            established: true,
+            settling_until: None,
+            settling_reason: None,
+            last_activity: None,
+            withdrawals: VecDeque::new(),
+        });
+        self.session_index.insert(peer.clone(), i);
+        i
+    }
+
+    pub fn apply(&mut self, msg: Msg) {
+        match msg {
+            Msg::Route {
+                time,
+                peer,
+                prefix,
+                attrs,
+                file,
+            } => self.apply_route(time, &peer, prefix, attrs, file),
+            Msg::RibRoute {
+                time,
+                peer,
+                prefix,
+                attrs,
+                ..
+            } => {
+                let s = self.session(&peer);
+                let info = route_info(attrs, time);
+                self.note_prefix_owner(&info, prefix);
+                if let Some(pending) = self
+                    .collectors
+                    .entry(peer.collector.clone())
+                    .or_default()
+                    .rib_pending
+                    .as_mut()
+                {
+                    pending.insert((s, prefix), info);
+                }
+            }
+            Msg::State {
+                time,
+                peer,
+                old,
+                new,
+            } => self.apply_state(time, &peer, old, new),
+            Msg::RibBegin { collector, .. } => {
+                self.collectors.entry(collector).or_default().rib_pending = Some(HashMap::new());
+            }
+            Msg::RibEnd {
+                time,
+                collector,
+                tables,
+            } => self.apply_rib_end(time, collector, tables),
+            Msg::Activity {
+                time,
+                peer,
+                messages,
+                withdrawals,
+            } => self.apply_activity(time, &peer, messages, withdrawals),
+            Msg::Gap {
+                time, collector, ..
+            } => {
+                let c = self.collectors.entry(collector).or_default();
+                c.missing_since.get_or_insert(time);
+                self.mark_all_dirty();
+            }
+        }
+    }
+
+    /// Announcements originated by a watched AS add their prefix to its set.
+    fn note_prefix_owner(&mut self, info: &RouteInfo, prefix: Prefix) {
+        let owners: Vec<u32> = match &info.origin {
+            Origin::As(a) => vec![*a],
+            Origin::Uncertain(set) => set.clone(),
+            Origin::None => vec![],
+        };
+        for a in owners {
+            if let Some(w) = self.watched.get_mut(&a)
+                && w.prefixes.insert(prefix)
+            {
+                w.dirty = true;
+            }
+        }
+    }
+
+    fn apply_route(
+        &mut self,
+        time: Timestamp,
+        peer: &PeerId,
+        prefix: Prefix,
+        attrs: Option<Arc<RouteAttrs>>,
+        file: u32,
+    ) {
+        let s = self.session(peer);
+        self.touch(s, time);
+        let new = attrs.map(|a| route_info(a, time));
+        if let Some(info) = &new {
+            self.note_prefix_owner(info, prefix);
+        }
+        let old = match &new {
+            Some(_) => None,
+            None => self.routes.get_mut(&prefix).and_then(|m| m.remove(&s)),
+        };
+        let replaced = match new {
+            Some(info) => self.routes.entry(prefix).or_default().insert(s, info),
+            None => old,
+        };
+        // Evidence: when a route of a watched AS ends, remember it as the last one seen.
+        if let Some(gone) = replaced {
+            self.remember_end(s, prefix, &gone, time, file);
+        }
+        let current = self.routes.get(&prefix).and_then(|m| m.get(&s));
+        if let Some(info) = current {
+            let ann = LastSeen {
+                session: s,
+                attrs: info.attrs.clone(),
+                announced: info.time,
+                until: None,
+                file,
+            };
+            for w in self
+                .watched
+                .iter_mut()
+                .filter(|(a, _)| info_ends_in(info, **a))
+                .map(|(_, w)| w)
+            {
+                w.carriers.insert(s);
+                if let Some(u) = info.upstream {
+                    w.last_via.insert(u, ann.clone());
+                }
+                w.last_prefix.insert(prefix, ann.clone());
+            }
+        }
+        for w in self.watched.values_mut() {
+            if w.prefixes.contains(&prefix) {
+                w.dirty = true;
+            }
+        }
+    }
+
+    fn remember_end(
+        &mut self,
+        s: usize,
+        prefix: Prefix,
+        gone: &RouteInfo,
+        time: Timestamp,
+        file: u32,
+    ) {
+        let ended = LastSeen {
+            session: s,
+            attrs: gone.attrs.clone(),
+            announced: gone.time,
+            until: Some(time),
+            file,
+        };
+        for (a, w) in self.watched.iter_mut() {
+            if !info_ends_in(gone, *a) {
+                continue;
+            }
+            if let Some(u) = gone.upstream {
+                w.last_via.insert(u, ended.clone());
+            }
+            w.last_prefix.insert(prefix, ended.clone());
+        }
+    }
+
+    fn last_route(&self, l: &LastSeen) -> LastRoute {
+        let id = &self.sessions[l.session].id;
+        LastRoute {
+            until: l.until,
+            announced: l.announced,
+            collector: id.collector.to_string(),
+            peer_ip: id.ip.to_string(),
+            peer_asn: id.asn,
+            path: l.attrs.path.to_string(),
+            file: self.files.get(l.file as usize).cloned(),
+        }
+    }
+
+    fn touch(&mut self, s: usize, time: Timestamp) {
+        let sess = &mut self.sessions[s];
+        if sess.last_activity.is_none_or(|t| t < time) {
+            sess.last_activity = Some(time);
+        }
+    }
+
+    fn apply_state(&mut self, time: Timestamp, peer: &PeerId, old: u16, new: u16) {
+        // BIRD writes some state changes with an unspecified peer address: if one session of
+        // that collector has that ASN, it is that session's.
+        let s = if peer.ip.is_unspecified() {
+            let same_asn: Vec<usize> = self
+                .sessions
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| {
+                    x.id.collector == peer.collector
+                        && x.id.asn == peer.asn
+                        && !x.id.ip.is_unspecified()
+                })
+                .map(|(i, _)| i)
+                .collect();
+            match same_asn.as_slice() {
+                [only] => *only,
+                _ => self.session(peer),
+            }
+        } else {
+            self.session(peer)
+        };
+        self.touch(s, time);
+        let sess = &mut self.sessions[s];
+        if new == ESTABLISHED {
+            sess.established = true;
+            // It counts again once it has had time to re-send its table.
+            sess.settling_until = Some(time.plus_secs(self.rules.mass_window_secs));
+            sess.settling_reason = Some(Noise::SessionDown);
+        } else if old == ESTABLISHED || sess.established {
+            // The session's routes are gone with it: not withdrawals, not evidence.
+            sess.established = false;
+            for m in self.routes.values_mut() {
+                m.remove(&s);
+            }
+        }
+        self.mark_all_dirty();
+    }
+
+    fn apply_activity(&mut self, time: Timestamp, peer: &PeerId, messages: u32, withdrawals: u32) {
+        let s = self.session(peer);
+        if messages > 0 {
+            self.touch(s, time);
+        }
+        let window = self.rules.mass_window_secs;
+        let table = self.sessions[s]
+            .table_size
+            .unwrap_or(self.rules.assumed_table_size)
+            .max(1);
+        let fraction = self.rules.mass_withdrawal_fraction;
+        let sess = &mut self.sessions[s];
+        sess.withdrawals.push_back((time, withdrawals));
+        while sess
+            .withdrawals
+            .front()
+            .is_some_and(|(t, _)| t.secs <= time.secs - window)
+        {
+            sess.withdrawals.pop_front();
+        }
+        let burst: u64 = sess.withdrawals.iter().map(|(_, n)| u64::from(*n)).sum();
+        if burst as f64 >= fraction * table as f64 {
+            // A local event at this peer: its withdrawals say nothing about the watched ASes.
+            sess.settling_until = Some(time.plus_secs(window));
+            sess.settling_reason = Some(Noise::MassWithdrawal);
+            self.mark_all_dirty();
+        }
+        // Re-evaluate time-based eligibility (silence, settling) once per minute of data.
+        let minute = time.secs / 60;
+        if minute != self.last_eval_minute {
+            self.last_eval_minute = minute;
+            self.mark_all_dirty();
+        }
+    }
+
+    fn apply_rib_end(
+        &mut self,
+        time: Timestamp,
+        collector: CollectorId,
+        tables: Vec<(PeerId, u64)>,
+    ) {
+        let mut sizes: Vec<u64> = tables.iter().map(|(_, n)| *n).collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        let top: Vec<u64> = sizes.iter().take(10).copied().collect();
+        let median = if top.is_empty() {
+            0
+        } else {
+            top[top.len() / 2]
+        };
+        let threshold = self.rules.full_feed_fraction * median as f64;
+        let in_rib: BTreeSet<usize> = tables
+            .iter()
+            .map(|(peer, n)| {
+                let s = self.session(peer);
+                let sess = &mut self.sessions[s];
+                sess.table_size = Some(*n);
+                sess.full_feed = Some(*n as f64 >= threshold && *n > 0);
+                sess.established = true;
+                sess.settling_until = None;
+                sess.last_activity = Some(time);
+                s
+            })
+            .collect();
+        for (i, sess) in self.sessions.iter_mut().enumerate() {
+            if sess.id.collector == collector && !in_rib.contains(&i) {
+                sess.full_feed = Some(false);
+            }
+        }
+        let state = self.collectors.entry(collector.clone()).or_default();
+        state.has_rib = true;
+        state.missing_since = None;
+        let pending = state.rib_pending.take().unwrap_or_default();
+        // Replace this collector's routes by the dump's.
+        let of_collector: BTreeSet<usize> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.id.collector == collector)
+            .map(|(i, _)| i)
+            .collect();
+        for m in self.routes.values_mut() {
+            m.retain(|s, _| !of_collector.contains(s));
+        }
+        for ((s, prefix), info) in pending {
+            for w in self
+                .watched
+                .iter_mut()
+                .filter(|(a, _)| info_ends_in(&info, **a))
+                .map(|(_, w)| w)
+            {
+                w.carriers.insert(s);
+            }
+            self.routes.entry(prefix).or_default().insert(s, info);
+        }
+        self.mark_all_dirty();
+    }
+
+    fn mark_all_dirty(&mut self) {
+        for w in self.watched.values_mut() {
+            w.dirty = true;
+        }
+    }
+
+    /// Why session `s` does not count for `asn` at `now`, or `None` if it counts.
+    fn exclusion(&self, s: usize, asn: u32, now: Timestamp, w: &WatchedAs) -> Option<Exclusion> {
+        let sess = &self.sessions[s];
+        let id = &sess.id;
+        if id.asn == asn
+            || self.rules.exclude_asns.contains(&id.asn)
+            || self.rules.exclude_ips.contains(&id.ip)
+        {
+            return Some(Exclusion::NotAPeer);
+        }
+        match sess.full_feed {
+            Some(false) => return Some(Exclusion::NotAPeer),
+            None if !w.carriers.contains(&s) => return Some(Exclusion::NotAPeer),
+            _ => {}
+        }
+        if self
+            .collectors
+            .get(&id.collector)
+            .is_some_and(|c| c.missing_since.is_some_and(|t| t <= now))
+        {
+            return Some(Exclusion::Noise(Noise::MissingFiles));
+        }
+        if !sess.established {
+            return Some(Exclusion::Noise(Noise::SessionDown));
+        }
+        if let (Some(until), Some(reason)) = (sess.settling_until, sess.settling_reason)
+            && now < until
+        {
+            return Some(Exclusion::Noise(reason));
+        }
+        if sess
+            .last_activity
+            .is_none_or(|t| now.secs - t.secs > self.rules.silence_secs)
+        {
+            return Some(Exclusion::Noise(Noise::Silent));
+        }
+        None
+    }
+
+    /// Snapshots of every watched AS whose visibility may have changed, as of `now`.
+    pub fn take_snapshots(&mut self, now: Timestamp) -> Vec<Snapshot> {
+        let dirty: Vec<u32> = self
+            .watched
+            .iter()
+            .filter(|(_, w)| w.dirty)
+            .map(|(a, _)| *a)
+            .collect();
+        let snaps = dirty.iter().map(|&a| self.snapshot(a, now)).collect();
+        for a in dirty {
+            if let Some(w) = self.watched.get_mut(&a) {
+                w.dirty = false;
+            }
+        }
+        snaps
+    }
+
+    pub fn snapshot(&self, asn: u32, now: Timestamp) -> Snapshot {
+        let empty = WatchedAs::default();
+        let w = self.watched.get(&asn).unwrap_or(&empty);
+        let mut snap = Snapshot {
+            asn,
+            time: now,
+            partial: self.collectors.values().any(|c| !c.has_rib) || self.collectors.is_empty(),
+            ..Snapshot::default()
+        };
+        let mut counted: HashMap<usize, Option<Exclusion>> = HashMap::new();
+        let mut eligible: Vec<u32> = Vec::new();
+        let mut noise: BTreeMap<Noise, Vec<u32>> = BTreeMap::new();
+        for s in w.carriers.iter().copied().chain(self.full_feed_sessions()) {
+            let ex = *counted
+                .entry(s)
+                .or_insert_with(|| self.exclusion(s, asn, now, w));
+            match ex {
+                None => eligible.push(self.sessions[s].id.asn),
+                Some(Exclusion::Noise(n)) => {
+                    noise.entry(n).or_default().push(self.sessions[s].id.asn)
+                }
+                Some(Exclusion::NotAPeer) => {}
+            }
+        }
+        let mut visible: Vec<u32> = Vec::new();
+        let mut support: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        let mut seeing: Vec<u32> = Vec::new();
+        for p in &w.prefixes {
+            seeing.clear();
+            if let Some(by_session) = self.routes.get(p) {
+                for (&s, info) in by_session {
+                    if !info_ends_in(info, asn) {
+                        continue;
+                    }
+                    let ex = *counted
+                        .entry(s)
+                        .or_insert_with(|| self.exclusion(s, asn, now, w));
+                    if ex.is_some() {
+                        continue;
+                    }
+                    let id = &self.sessions[s].id;
+                    seeing.push(id.asn);
+                    if let Some(u) = info.upstream {
+                        support.entry(u).or_default().push(id.asn);
+                    }
+                    if !snap.collectors.contains(&id.collector) {
+                        snap.collectors.insert(id.collector.clone());
+                    }
+                }
+            }
+            visible.extend_from_slice(&seeing);
+            snap.per_prefix.insert(*p, distinct(&mut seeing));
+        }
+        eligible.extend_from_slice(&visible);
+        snap.eligible = distinct(&mut eligible);
+        snap.visible = distinct(&mut visible);
+        snap.support = support
+            .into_iter()
+            .map(|(u, mut v)| (u, distinct(&mut v)))
+            .collect();
+        snap.noise = noise
+            .into_iter()
+            .map(|(k, mut v)| (k, distinct(&mut v)))
+            .collect();
+        snap
+    }
+
+    /// Sessions (as "collector ip ASn") that count and see `asn` now, within `scope`.
+    fn sessions_seeing_now(&self, asn: u32, scope: Scope, now: Timestamp) -> Vec<String> {
+        let Some(w) = self.watched.get(&asn) else {
+            return Vec::new();
+        };
+        let mut found = BTreeSet::new();
+        for p in &w.prefixes {
+            if matches!(scope, Scope::Prefix(q) if q != *p) {
+                continue;
+            }
+            let Some(by_session) = self.routes.get(p) else {
+                continue;
+            };
+            for (&s, info) in by_session {
+                let in_scope = match scope {
+                    Scope::Upstream(u) => info.upstream == Some(u),
+                    _ => true,
+                };
+                if in_scope && info_ends_in(info, asn) && self.exclusion(s, asn, now, w).is_none() {
+                    found.insert(s);
+                }
+            }
+        }
+        found
+            .into_iter()
+            .map(|s| self.sessions[s].id.to_string())
+            .collect()
+    }
+
+    fn full_feed_sessions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.full_feed == Some(true))
+            .map(|(i, _)| i)
+    }
+
+    /// Sessions known, and how many counted as full feed, for the summary.
+    pub fn session_counts(&self) -> (usize, usize) {
+        (self.sessions.len(), self.full_feed_sessions().count())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Exclusion {
+    /// Never counts for this AS (partial feed, the AS itself, excluded by the user).
+    NotAPeer,
+    Noise(Noise),
+}
+
+/// Number of distinct values (sorts `v` in place).
+fn distinct(v: &mut [u32]) -> usize {
+    v.sort_unstable();
+    v.iter()
+        .enumerate()
+        .filter(|(i, x)| *i == 0 || v[i - 1] != **x)
+        .count()
+}
+
+/// Where events get the evidence that snapshots do not carry: who exactly still sees the AS
+/// and the last routes seen. Asked once per event, at confirmation, by the detector
+/// (declared here, below it, so detection depends on state and not the reverse).
+pub trait EvidenceSource {
+    fn last_via(&self, asn: u32, upstream: u32) -> Option<LastRoute>;
+    fn last_prefix(&self, asn: u32, prefix: Prefix) -> Option<LastRoute>;
+    fn sessions_seeing(&self, asn: u32, scope: Scope, now: Timestamp) -> Vec<String>;
+}
+
+/// Which routes of an AS a question is about.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scope {
+    All,
+    Prefix(Prefix),
+    Upstream(u32),
+}
+
+impl EvidenceSource for Tracker {
+    fn last_via(&self, asn: u32, upstream: u32) -> Option<LastRoute> {
+        self.watched
+            .get(&asn)?
+            .last_via
+            .get(&upstream)
+            .map(|l| self.last_route(l))
+    }
+    fn last_prefix(&self, asn: u32, prefix: Prefix) -> Option<LastRoute> {
+        self.watched
+            .get(&asn)?
+            .last_prefix
+            .get(&prefix)
+            .map(|l| self.last_route(l))
+    }
+    fn sessions_seeing(&self, asn: u32, scope: Scope, now: Timestamp) -> Vec<String> {
+        self.sessions_seeing_now(asn, scope, now)
+    }
+}
+
+fn route_info(attrs: Arc<RouteAttrs>, time: Timestamp) -> RouteInfo {
+    RouteInfo {
+        origin: attrs.path.origin(),
+        upstream: attrs.path.upstream(),
+        attrs,
+        time,
+    }
+}
+
+fn info_ends_in(info: &RouteInfo, asn: u32) -> bool {
+    match &info.origin {
+        Origin::As(a) => *a == asn,
+        Origin::Uncertain(set) => set.contains(&asn),
+        Origin::None => false,
+    }
+}

@@ -1,0 +1,101 @@
+//! The run summary: how the events were found (inputs, their problems, thresholds). Printed
+//! with every result, and read back by `cutoff report`.
+
+use crate::detect::DetectRules;
+use crate::files::FileKind;
+use crate::parse::FileStats;
+use crate::state::EligibilityRules;
+use crate::units::duration_text_hours;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the JSON output; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What reading one file found, for the summary and provenance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileReport {
+    pub path: String,
+    pub collector: String,
+    pub kind: FileKind,
+    #[serde(flatten)]
+    pub stats: FileStats,
+}
+
+/// A gap in the input: a file that could not be read completely.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Gap {
+    pub collector: String,
+    pub file: String,
+    pub problem: String,
+}
+
+/// How the events were found: inputs, their problems, thresholds. Printed with every result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub schema_version: u32,
+    pub tool: String,
+    pub asns: Vec<u32>,
+    pub extra_prefixes: Vec<String>,
+    pub collectors: Vec<String>,
+    /// Collectors read without a RIB: eligibility and baseline come from announcements.
+    pub collectors_without_rib: Vec<String>,
+    pub partial_baseline: bool,
+    pub files_read: usize,
+    pub records: u64,
+    pub elements: u64,
+    pub truncated_records: u64,
+    pub salvaged_withdrawals: u64,
+    pub salvaged_announcements: u64,
+    pub first_time: Option<crate::model::Timestamp>,
+    pub last_time: Option<crate::model::Timestamp>,
+    pub gaps: Vec<Gap>,
+    pub unparsed_records: u64,
+    pub incomplete_input: bool,
+    pub sessions: usize,
+    pub full_feed_sessions: usize,
+    pub events: BTreeMap<String, usize>,
+    /// Conditions that began but had not lasted the minimum duration when the input ended.
+    pub pending_at_end: Vec<String>,
+    pub thresholds: Thresholds,
+    pub elapsed_secs: f64,
+    pub files: Vec<FileReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub min_duration: String,
+    pub max_residual: String,
+    pub restore_fraction: f64,
+    pub min_peers: usize,
+    pub full_feed_fraction: f64,
+    pub silence: String,
+    pub mass_withdrawal_fraction: f64,
+    pub mass_window: String,
+    pub assumed_table_size_without_rib: u64,
+    pub excluded_peers: Vec<String>,
+}
+
+impl Thresholds {
+    pub fn new(d: &DetectRules, e: &EligibilityRules) -> Self {
+        Thresholds {
+            min_duration: duration_text_hours(d.min_duration_secs),
+            max_residual: d.max_residual.to_string(),
+            restore_fraction: d.restore_fraction,
+            min_peers: d.min_peers,
+            full_feed_fraction: e.full_feed_fraction,
+            silence: duration_text_hours(e.silence_secs),
+            mass_withdrawal_fraction: e.mass_withdrawal_fraction,
+            mass_window: duration_text_hours(e.mass_window_secs),
+            assumed_table_size_without_rib: e.assumed_table_size,
+            excluded_peers: e
+                .exclude_asns
+                .iter()
+                .map(|a| format!("AS{a}"))
+                .chain(e.exclude_ips.iter().map(ToString::to_string))
+                .collect(),
+        }
+    }
+}

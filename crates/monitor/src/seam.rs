@@ -1,0 +1,108 @@
+//! The seam to the incremental pipeline: the monitor drives `cutoff_core::pipeline::Pipeline`
+//! through [`Incremental`], so tests can script a fake in its place.
+
+use cutoff_core::files::{CollectorFiles, FileKind, MrtFile};
+use cutoff_core::model::{CollectorId, Timestamp};
+use cutoff_core::pipeline::ScanPlan;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+// The seam to the incremental pipeline.
+
+/// A missing file: the collector's view is unknown from `time` until its next RIB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissingData {
+    pub collector: CollectorId,
+    pub time: Timestamp,
+    pub reason: String,
+}
+
+pub use cutoff_core::pipeline::Fed;
+
+/// The incremental pipeline as the monitor uses it (`scan::Pipeline` in the real build; a
+/// scripted fake in tests).
+pub trait Incremental {
+    /// Read these files (each collector's in time order, after everything fed before);
+    /// `missing` marks where files are known to be missing, between them.
+    fn feed(&mut self, collectors: &[CollectorFiles], missing: &[MissingData]) -> Fed;
+    /// Everything needed to continue later, as JSON (it carries its own version).
+    fn state(&mut self) -> Result<serde_json::Value, String>;
+    /// Eligible peer ASNs currently seeing each watched AS.
+    fn visible_peers(&self) -> BTreeMap<u32, usize>;
+}
+
+/// Builds the pipeline for a plan, from a saved state or fresh.
+pub type PipelineFactory =
+    dyn Fn(&ScanPlan, Option<serde_json::Value>) -> Result<Box<dyn Incremental>, String>;
+
+/// How the path of a missing file's placeholder begins.
+pub(crate) const PLACEHOLDER: &str = "(missing: ";
+
+/// Missing data as a placeholder file at the time the missing file should have started:
+/// reading it fails, which the reader reports as a gap at that time, and the tracker then
+/// treats the collector as unknown until its next RIB — the same path as a corrupt file.
+pub fn with_placeholders(
+    collectors: &[CollectorFiles],
+    missing: &[MissingData],
+) -> Vec<CollectorFiles> {
+    let mut out: Vec<CollectorFiles> = collectors.to_vec();
+    for m in missing {
+        let file = MrtFile {
+            path: PathBuf::from(format!("{PLACEHOLDER}{})", m.reason)),
+            collector: m.collector.clone(),
+            kind: FileKind::Updates,
+            start: Some(m.time),
+        };
+        match out.iter_mut().find(|c| c.collector == m.collector) {
+            Some(c) => c.files.push(file),
+            None => out.push(CollectorFiles {
+                collector: m.collector.clone(),
+                files: vec![file],
+            }),
+        }
+    }
+    for c in &mut out {
+        c.files.sort_by(|a, b| file_order(a).cmp(&file_order(b)));
+    }
+    out
+}
+
+/// The real incremental pipeline (`scan::Pipeline`) behind the seam.
+pub struct RealPipeline(cutoff_core::pipeline::Pipeline);
+
+impl RealPipeline {
+    /// Restore from the saved JSON state, or start fresh.
+    pub fn factory() -> Box<PipelineFactory> {
+        Box::new(|plan, state| {
+            let pipeline = match state {
+                None => cutoff_core::pipeline::Pipeline::new(plan),
+                Some(v) => {
+                    let state = serde_json::from_value(v)
+                        .map_err(|e| format!("pipeline state does not fit this build: {e}"))?;
+                    cutoff_core::pipeline::Pipeline::restore(plan, state)?
+                }
+            };
+            Ok(Box::new(RealPipeline(pipeline)) as Box<dyn Incremental>)
+        })
+    }
+}
+
+impl Incremental for RealPipeline {
+    fn feed(&mut self, collectors: &[CollectorFiles], missing: &[MissingData]) -> Fed {
+        self.0.feed(&with_placeholders(collectors, missing))
+    }
+
+    fn state(&mut self) -> Result<serde_json::Value, String> {
+        serde_json::to_value(self.0.state())
+            .map_err(|e| format!("cannot save the pipeline state: {e}"))
+    }
+
+    fn visible_peers(&self) -> BTreeMap<u32, usize> {
+        self.0.visible_peers()
+    }
+}
+
+/// The order files are read in: time, then RIB before updates, then path.
+pub(crate) fn file_order(f: &MrtFile) -> (Option<Timestamp>, FileKind, &Path) {
+    (f.start, f.kind, &f.path)
+}

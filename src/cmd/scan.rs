@@ -1,0 +1,475 @@
+//! `cutoff scan` and `cutoff timeline`: flags → [`ScanPlan`], then the pipeline, then (for
+//! `--telemetry` and `--report`) the correlation and the report composed on its result.
+
+use crate::cmd::correlate::TelemetryArgs;
+use crate::cmd::fetch::ArchiveArgs;
+use crate::cmd::problems::report_file_problems;
+use anyhow::Result;
+use cutoff_archive::source::{Downloads, collectors};
+use cutoff_core::detect::DetectRules;
+use cutoff_core::detect::Residual;
+use cutoff_core::error::{ExitStatus, UsageError};
+use cutoff_core::files::{self, CollectorArg, CollectorOverride};
+use cutoff_core::model::{Prefix, Timestamp};
+use cutoff_core::output::{self, OutputFormat};
+use cutoff_core::pipeline::plan::{first_file_year, read_watchlist, split_peers, year_of};
+use cutoff_core::pipeline::{self, ScanOutcome, ScanPlan, default_helpers};
+use cutoff_core::state::{DEFAULT_YEAR, EligibilityRules, typical_table_size};
+use cutoff_core::timeline::TimelineFormat;
+use cutoff_core::units::{parse_asn, parse_duration, parse_fraction, parse_time};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// MRT files, directories (one collector each, unless the archive layout names it) or globs.
+    /// Without PATH, --from and --to read the RouteViews / RIS archives (see --collector).
+    pub paths: Vec<String>,
+    /// AS to watch (repeatable).
+    #[arg(long = "asn")]
+    pub asns: Vec<u32>,
+    /// Extra prefix of the watched ASes (repeatable); more-specifics are included.
+    #[arg(long = "prefix")]
+    pub prefixes: Vec<Prefix>,
+    /// File with one watched AS (`AS26780` or `26780`) or prefix per line; `#` comments.
+    #[arg(long)]
+    pub watchlist: Option<PathBuf>,
+    /// Report only events at or after this time (input before it still builds the baseline).
+    /// Without PATH: read the archives from the RIB at or before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<Timestamp>,
+    /// Report only events at or before this time (without PATH: read update files up to it).
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<Timestamp>,
+    /// With PATH: NAME=PATH names the collector of files under PATH. Without PATH: a collector
+    /// to read from the archives, e.g. route-views2, route-views.linx, rrc00 (`cutoff
+    /// collectors` lists them) [default: route-views2 and rrc00]. Repeatable.
+    #[arg(long = "collector", value_name = "NAME[=PATH]")]
+    pub collectors: Vec<CollectorArg>,
+    /// Archive sources, cache and downloads (only without PATH).
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// A condition must hold this long to become an event (e.g. 15m, 90s, 0s).
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub min_duration: i64,
+    /// Visibility still counted as "gone": a peer count (2) or a share of eligible peers (5%).
+    #[arg(long, default_value = "5%")]
+    pub max_residual: Residual,
+    /// Restored when visible at this share of the visibility before the outage.
+    #[arg(long, default_value = "50%", value_parser = parse_fraction)]
+    pub restore_fraction: f64,
+    /// Full-feed peers: table at least this share of the median of a RIB's 10 largest tables.
+    #[arg(long, default_value = "80%", value_parser = parse_fraction)]
+    pub full_feed: f64,
+    /// Fewer eligible peer ASNs than this and nothing is concluded (`inconclusive`).
+    #[arg(long, default_value_t = 3)]
+    pub min_peers: usize,
+    /// A peer silent for longer than this stops counting.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub silence: i64,
+    /// A peer withdrawing this share of its whole table within --mass-window is having a
+    /// local event, not evidence.
+    #[arg(long, default_value = "10%", value_parser = parse_fraction)]
+    pub mass_withdrawal: f64,
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub mass_window: i64,
+    /// Table size assumed for peers of collectors read without a RIB (default: by year).
+    #[arg(long)]
+    pub table_size: Option<u64>,
+    /// Do not count this peer (IP or ASN; repeatable).
+    #[arg(long = "exclude-peer")]
+    pub exclude_peers: Vec<String>,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Exit with status 1 when events were found.
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Threads that decompress and parse: each collector's parser, plus helpers decompressing
+    /// its next update files with what is left of N; a parser decompresses too rather than
+    /// wait, so N cores stay busy and no more (default: the number of cores; 1 with one
+    /// collector does everything on one thread).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also write the full report into this directory: report.html, report.md, the charts
+    /// (SVG and PNG), events.jsonl, inputs.sha256 (see `cutoff report`).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// AS names for the report: `3549 Global Crossing` lines, or asn.txt style.
+    #[arg(long, value_name = "FILE")]
+    pub as_names: Option<PathBuf>,
+    /// Spam telemetry to correlate the events with (see `cutoff correlate`).
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+impl ScanArgs {
+    /// No PATH: the files come from the archives.
+    pub fn archive_mode(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    fn local_overrides(&self) -> Vec<CollectorOverride> {
+        self.collectors
+            .iter()
+            .filter_map(|c| match c {
+                CollectorArg::Local(o) => Some(o.clone()),
+                CollectorArg::Archive(_) => None,
+            })
+            .collect()
+    }
+
+    /// Archive collector names, after checking that the mode fits the `--collector` forms.
+    pub fn archive_collectors(&self) -> Result<Vec<String>, UsageError> {
+        let names: Vec<String> = self
+            .collectors
+            .iter()
+            .filter_map(|c| match c {
+                CollectorArg::Archive(n) => Some(n.clone()),
+                CollectorArg::Local(_) => None,
+            })
+            .collect();
+        match (self.archive_mode(), names.is_empty()) {
+            (false, false) => Err(UsageError::Invalid(format!(
+                "--collector {}: a bare collector name reads the archives, which needs --from and --to and no PATH; with PATH use NAME=PATH",
+                names[0]
+            ))),
+            (true, _) if !self.local_overrides().is_empty() => Err(UsageError::Invalid(
+                "--collector NAME=PATH needs PATH arguments; without PATH give collector names"
+                    .into(),
+            )),
+            (true, _) if self.from.is_none() || self.to.is_none() => Err(UsageError::Invalid(
+                "give MRT files (PATH …), or --from and --to to read the RouteViews / RIS archives"
+                    .into(),
+            )),
+            _ => Ok(names),
+        }
+    }
+}
+
+impl ScanArgs {
+    /// The plan these flags describe, checked before anything runs. Archive files are
+    /// planned later, from the listings (`plan_archive`).
+    pub fn plan(&self) -> Result<ScanPlan, UsageError> {
+        let args = self;
+        let mut asns = args.asns.clone();
+        let mut prefixes = args.prefixes.clone();
+        if let Some(path) = &args.watchlist {
+            let (a, p) = read_watchlist(path)?;
+            asns.extend(a);
+            prefixes.extend(p);
+        }
+        asns.sort_unstable();
+        asns.dedup();
+        if asns.is_empty() {
+            return Err(UsageError::Invalid(
+                "say which AS to watch: --asn 26780 (or --watchlist FILE)".into(),
+            ));
+        }
+        if let (Some(f), Some(t)) = (args.from, args.to)
+            && f > t
+        {
+            return Err(UsageError::Invalid("--from is after --to".into()));
+        }
+        let (exclude_asns, exclude_ips) =
+            split_peers(&args.exclude_peers, parse_asn).map_err(|p| {
+                UsageError::Invalid(format!(
+                    "--exclude-peer {p:?}: expected an IP address or an AS number"
+                ))
+            })?;
+        args.archive_collectors()?;
+        // Archive files are planned (from the archives' listings) by `run_cli`, not here.
+        let collectors = if args.archive_mode() {
+            Vec::new()
+        } else {
+            files::discover(&args.paths, &args.local_overrides())?
+        };
+        let first_year = first_file_year(&collectors)
+            // Archive files are planned later; the start of the range tells the year.
+            .or(args.from.map(year_of))
+            .unwrap_or(DEFAULT_YEAR);
+        Ok(ScanPlan {
+            asns,
+            prefixes,
+            collectors,
+            eligibility: EligibilityRules {
+                full_feed_fraction: args.full_feed,
+                silence_secs: args.silence,
+                mass_withdrawal_fraction: args.mass_withdrawal,
+                mass_window_secs: args.mass_window,
+                assumed_table_size: args
+                    .table_size
+                    .unwrap_or_else(|| typical_table_size(first_year)),
+                exclude_asns,
+                exclude_ips,
+            },
+            detect: DetectRules {
+                min_duration_secs: args.min_duration,
+                max_residual: args.max_residual,
+                restore_fraction: args.restore_fraction,
+                min_peers: args.min_peers,
+            },
+            from: args.from,
+            to: args.to,
+            helpers: match args.threads {
+                Some(0) => return Err(UsageError::Invalid("--threads must be at least 1".into())),
+                Some(n) => n - 1,
+                None => default_helpers(),
+            },
+            timeline: false,
+            downloads: None,
+        })
+    }
+}
+
+pub fn run(args: ScanArgs) -> Result<ExitStatus> {
+    let mut plan = args.plan()?;
+    // The report's charts need the visibility timeline.
+    plan.timeline = args.report.is_some();
+    // Bad telemetry or names stop the run before the scan, not after it.
+    let telemetry = cutoff_correlate::Prepared::load(&args.telemetry.options())?;
+    let names = cutoff_report::load_names(args.as_names.as_deref())?;
+    if args.as_names.is_some() && args.report.is_none() {
+        return Err(
+            UsageError::Invalid("--as-names is for the report: add --report DIR".into()).into(),
+        );
+    }
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Jsonl
+    });
+    let outcome = run_reporting_problems(&args, &mut plan)?;
+    let correlations = telemetry.as_ref().map(|t| t.report_scan(&outcome.events));
+    let correlation_incomplete = correlations.as_ref().is_some_and(|c| c.incomplete());
+    // The report first: a reader of stdout that stops early must not cost it.
+    if let Some(dir) = &args.report {
+        let spam = telemetry.as_ref().zip(correlations.clone()).map(|(t, c)| {
+            cutoff_report::input::SpamInput {
+                series: t.series.clone(),
+                control: t.control.clone(),
+                correlation: c,
+            }
+        });
+        let input = cutoff_report::input::ReportInput {
+            events: outcome.events.clone(),
+            summary: outcome.summary.clone(),
+            timeline: Ok(outcome.timeline.clone()),
+            spam,
+            names,
+            commands: vec![(
+                "The command that wrote this report:".into(),
+                cutoff_report::input::this_command(),
+            )],
+            report_files: args
+                .as_names
+                .iter()
+                .map(|p| ("as-names".to_string(), p.display().to_string()))
+                .collect(),
+        };
+        cutoff_report::write_report(&input, dir)?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    output::write(&mut out, format, &outcome.events, &outcome.summary)?;
+    if let Some(c) = &correlations {
+        cutoff_correlate::write_after_scan(&mut out, format, c)?;
+    }
+    let status = if outcome.summary.incomplete_input || correlation_incomplete {
+        ExitStatus::IncompleteInput
+    } else if args.exit_code && !outcome.events.is_empty() {
+        ExitStatus::EventsFound
+    } else {
+        ExitStatus::Success
+    };
+    Ok(status)
+}
+
+/// Run the plan (first planning and starting the downloads in archive mode), then say on
+/// stderr what went wrong with each file.
+fn run_reporting_problems(args: &ScanArgs, plan: &mut ScanPlan) -> Result<ScanOutcome> {
+    let downloads = if args.archive_mode() {
+        Some(plan_archive(args, plan)?)
+    } else {
+        None
+    };
+    let outcome = pipeline::run(plan);
+    if let Some(d) = downloads {
+        d.join();
+    }
+    for f in &outcome.summary.files {
+        report_file_problems(&f.path, &f.stats);
+    }
+    Ok(outcome)
+}
+
+/// `cutoff timeline`: the scan, printing visibility points instead of events.
+pub fn run_timeline(args: ScanArgs) -> Result<ExitStatus> {
+    let mut plan = args.plan()?;
+    plan.timeline = true;
+    if args.report.is_some() || args.as_names.is_some() {
+        return Err(UsageError::Invalid(
+            "timeline writes no report: use scan --report DIR, or cutoff report --timeline FILE"
+                .into(),
+        )
+        .into());
+    }
+    let format = match args.format {
+        None if std::io::stdout().is_terminal() => TimelineFormat::Csv,
+        None | Some(OutputFormat::Jsonl) => TimelineFormat::Jsonl,
+        Some(OutputFormat::Csv) => TimelineFormat::Csv,
+        Some(other) => {
+            return Err(UsageError::Invalid(format!(
+                "timeline prints csv or jsonl, not {other:?}"
+            ))
+            .into());
+        }
+    };
+    // Arguments are all checked before anything is downloaded.
+    let outcome = run_reporting_problems(&args, &mut plan)?;
+    let mut points = outcome.timeline;
+    points.retain(|p| plan.from.is_none_or(|f| p.time >= f) && plan.to.is_none_or(|t| p.time <= t));
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    cutoff_core::timeline::write(&mut out, format, &points)?;
+    if format == TimelineFormat::Jsonl {
+        writeln!(out, "{}", serde_json::to_string(&outcome.summary)?)?;
+    }
+    Ok(if outcome.summary.incomplete_input {
+        ExitStatus::IncompleteInput
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Archive mode: plan the files of [from, to] from the archives' listings and start
+/// downloading them; the readers wait for each.
+fn plan_archive(args: &ScanArgs, plan: &mut ScanPlan) -> Result<Downloads> {
+    let (Some(from), Some(to)) = (args.from, args.to) else {
+        return Err(
+            UsageError::Invalid("--from and --to are needed to read the archives".into()).into(),
+        );
+    };
+    let names = args.archive_collectors()?;
+    let collectors = collectors(&names, from, to)?;
+    let archive = args.archive.options()?.open()?;
+    let files = archive.plan(&collectors, from, to);
+    plan.collectors = files.collector_files();
+    let (ready, downloads) = archive.start(&files);
+    plan.downloads = Some(Arc::new(ready));
+    Ok(downloads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Scan {
+        #[command(flatten)]
+        args: ScanArgs,
+    }
+
+    fn cli_plan(argv: &[&str]) -> ScanPlan {
+        let args = Scan::try_parse_from(std::iter::once("scan").chain(argv.iter().copied()))
+            .expect("parses")
+            .args;
+        args.plan().expect("plans")
+    }
+
+    fn mccolo() -> String {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/samples/mccolo-2008-11").to_string()
+    }
+
+    /// The flags' defaults, the monitor configuration's defaults, the core's rule defaults
+    /// and the library constructor are one set of values: a default changed in one place
+    /// and not the others fails here.
+    #[test]
+    fn cli_config_and_core_defaults_are_the_same_values() {
+        let cli = cli_plan(&["--asn", "26780", &mccolo()]);
+        let year = first_file_year(&cli.collectors).expect("dated files");
+        assert_eq!(year, 2008);
+        assert_eq!(cli.detect, DetectRules::default());
+        assert_eq!(
+            cli.eligibility,
+            EligibilityRules {
+                assumed_table_size: typical_table_size(year),
+                ..EligibilityRules::default()
+            }
+        );
+
+        let library = ScanPlan::new(&[26780], cli.collectors.clone());
+        assert_eq!(library.asns, cli.asns);
+        assert_eq!(library.prefixes, cli.prefixes);
+        assert_eq!(library.collectors, cli.collectors);
+        assert_eq!(library.detect, cli.detect);
+        assert_eq!(library.eligibility, cli.eligibility);
+        assert_eq!(library.helpers, cli.helpers);
+        assert_eq!((library.from, library.to), (cli.from, cli.to));
+        assert_eq!(library.timeline, cli.timeline);
+
+        let config = cutoff_monitor::config::MonitorConfig::parse(
+            "[[watch]]\nasn = 26780\n[source]\nmirror = [\"m\"]\n",
+        )
+        .expect("a minimal configuration");
+        let monitor = cutoff_monitor::run::scan_plan(&config, &cli.collectors);
+        assert_eq!(monitor.detect, cli.detect);
+        assert_eq!(monitor.eligibility, cli.eligibility);
+        assert_eq!(monitor.asns, cli.asns);
+    }
+
+    /// Every threshold flag reaches the rules (so the test above compares something).
+    #[test]
+    fn threshold_flags_change_the_rules() {
+        let plan = cli_plan(&[
+            "--asn",
+            "26780",
+            &mccolo(),
+            "--min-duration",
+            "90s",
+            "--max-residual",
+            "2",
+            "--restore-fraction",
+            "60%",
+            "--full-feed",
+            "0.7",
+            "--min-peers",
+            "5",
+            "--silence",
+            "2h",
+            "--mass-withdrawal",
+            "20%",
+            "--mass-window",
+            "10m",
+            "--table-size",
+            "1000",
+            "--exclude-peer",
+            "AS3277",
+            "--exclude-peer",
+            "10.0.0.1",
+        ]);
+        assert_eq!(
+            plan.detect,
+            DetectRules {
+                min_duration_secs: 90,
+                max_residual: Residual::Peers(2),
+                restore_fraction: 0.6,
+                min_peers: 5,
+            }
+        );
+        assert_eq!(
+            plan.eligibility,
+            EligibilityRules {
+                full_feed_fraction: 0.7,
+                silence_secs: 7200,
+                mass_withdrawal_fraction: 0.2,
+                mass_window_secs: 600,
+                assumed_table_size: 1000,
+                exclude_asns: vec![3277],
+                exclude_ips: vec!["10.0.0.1".parse().expect("ip")],
+            }
+        );
+    }
+}
