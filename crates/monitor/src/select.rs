@@ -151,7 +151,7 @@ pub fn select_collector(
         if start.secs < cursor.horizon || cursor.last.as_ref().is_some_and(|last| &m <= last) {
             continue;
         }
-        if l.age < rules.settle {
+        if l.age.max(0) < rules.settle {
             break; // may still be being written: it and what follows wait for the next run
         }
         if f.kind == FileKind::Updates {
@@ -380,7 +380,13 @@ pub(crate) fn select(
         SourceMode::Mirror => config.source.mirror.clone(),
         SourceMode::Archive => fetch_archive(config, &ck.collectors, &ck.retry, now)?,
     };
-    let listing = list_mirror(&dirs, now)?;
+    // Ages are measured when the files are listed, not when the run started: downloads (and a
+    // mirror's rsync) may have written files since, and a file written after `now` must not
+    // look younger than zero (with `settle = 0`, "younger than 0 s" held back every file
+    // downloaded in a later second than the run began, so a slow run read only part of its
+    // window).
+    let listed_at = chrono::Utc::now().timestamp();
+    let listing = list_mirror(&dirs, listed_at)?;
     let rules = SelectRules {
         start: config.source.start,
         // Downloads land in the cache checked and renamed whole: nothing there is half-written.
@@ -607,6 +613,52 @@ mod tests {
             "files before the start are not late: {:?}",
             sel.warnings
         );
+    }
+
+    /// Archive mode (settle 0): files downloaded during the run have a modification time
+    /// after the time the run started; they are complete and must all be read.
+    #[test]
+    fn with_no_settle_time_files_written_after_the_run_began_are_read() {
+        let listing = vec![
+            listed("rib.20081110.0000.bz2", 5),
+            listed("updates.20081110.0000.bz2", 0),
+            listed("updates.20081110.0015.bz2", -1),
+            listed("updates.20081110.0030.bz2", -7),
+        ];
+        let rules = SelectRules {
+            settle: 0,
+            ..rules(3600)
+        };
+        let got = select_collector(
+            "route-views2",
+            &listing,
+            &mut Cursor::default(),
+            &mut Vec::new(),
+            &rules,
+            0,
+            &mut Selection::default(),
+        );
+        assert_eq!(got.len(), 4, "{:?}", names(&got));
+    }
+
+    /// A mirror file listed with a modification time in the future (clock skew, or written
+    /// after the listing's clock was read) is as young as can be: it waits for `settle`.
+    #[test]
+    fn with_a_settle_time_a_file_from_the_future_waits() {
+        let listing = vec![
+            listed("updates.20081110.0000.bz2", 120),
+            listed("updates.20081110.0015.bz2", -30),
+        ];
+        let got = select_collector(
+            "route-views2",
+            &listing,
+            &mut Cursor::default(),
+            &mut Vec::new(),
+            &rules(3600),
+            0,
+            &mut Selection::default(),
+        );
+        assert_eq!(names(&got), ["updates.20081110.0000.bz2"]);
     }
 
     #[test]
