@@ -558,3 +558,50 @@ fn a_listing_cached_during_its_month_is_fetched_again() {
     fetch();
     assert_eq!(server.requests(listing_path).len(), 2);
 }
+
+/// A mirror of the update files without the RIBS folder: its listing answers 404. Without a
+/// RIB the baseline is partial (as with local files), said once on stderr; it is not a gap
+/// that blinds the collector, so the scan finds what the same files read locally find.
+#[test]
+fn a_mirror_without_a_ribs_folder_is_read_without_a_rib_not_as_a_gap() {
+    let server = Server::start(&[("/rv/", root().join("samples/routeviews-2008-02-24"))]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let rv = server.url("/rv");
+    let range = [
+        "--asn",
+        "17557",
+        "--from",
+        "2008-02-24T18:00:00Z",
+        "--to",
+        "2008-02-24T22:10:00Z",
+    ];
+    let mut args = range.to_vec();
+    args.extend(["--collector", "route-views2", "--routeviews-url", &rv]);
+    let remote = scan_archive(&args, cache.path());
+    assert_eq!(remote.code, 0, "{}", remote.stderr);
+    assert_eq!(
+        remote.summary["gaps"],
+        Value::Array(vec![]),
+        "{}",
+        remote.stderr
+    );
+    assert_eq!(remote.summary["partial_baseline"], true);
+    assert_eq!(
+        remote.summary["collectors_without_rib"],
+        serde_json::json!(["route-views2"])
+    );
+    let warning = format!("no RIB (listing {rv}/bgpdata/2008.02/RIBS/: not found (HTTP 404");
+    assert!(remote.stderr.contains(&warning), "{}", remote.stderr);
+
+    let samples = sample("routeviews-2008-02-24");
+    let mut local_args = range.to_vec();
+    local_args.push(&samples);
+    let local = scan(&local_args);
+    assert!(
+        local.kinds().contains(&"upstream_lost".to_string()),
+        "PCCW's cut is found: {:?}",
+        local.kinds()
+    );
+    assert_eq!(comparable(&remote.events), comparable(&local.events));
+    same_counts(&remote, &local);
+}

@@ -412,6 +412,10 @@ pub struct CollectorPlan {
     pub files: Vec<ArchiveFile>,
     /// No RIB at or before `from` was found: the baseline comes from announcements.
     pub without_rib: bool,
+    /// Why no RIB could be looked for, when a RIB listing failed (RouteViews lists RIBs in a
+    /// folder of their own; a mirror may not have it). Not a gap: without a RIB the baseline
+    /// is partial, as with local files, and the update files are all there is to read.
+    pub rib_listing_failed: Option<String>,
 }
 
 /// Which files of which collectors cover [from, to]: per collector, the RIB at or before
@@ -554,12 +558,7 @@ impl Builder<'_> {
             return;
         }
         self.failed_listings.push(k.clone());
-        let url = self.layout.url(k.archive, &k.dir);
-        let reason = if reason.starts_with(&url) {
-            format!("listing {reason}")
-        } else {
-            format!("listing {url}: {reason}")
-        };
+        let reason = listing_problem(self.layout, k, reason);
         self.gap(k, kind, start, reason);
     }
 
@@ -592,17 +591,22 @@ fn plan_collector(
         failed_listings: Vec::new(),
     };
     let this_month = key(c, Month::of(from), FileKind::Rib);
+    let mut rib_listing_failed = None;
+    let mut note_failure = |k: &ListingKey, listing: &Result<Vec<ListingEntry>, String>| {
+        if let Err(reason) = listing {
+            rib_listing_failed.get_or_insert_with(|| listing_problem(layout, k, reason));
+        }
+    };
+    note_failure(&this_month, get(&this_month)?);
     let rib = match find_rib(get(&this_month)?, from) {
         Some(e) => Some((this_month.clone(), e)),
         None => {
             // Early in a month the RIB at or before `from` is in the previous month's folder.
             let prev = key(c, Month::of(from).prev(), FileKind::Rib);
+            note_failure(&prev, get(&prev)?);
             find_rib(get(&prev)?, from).map(|e| (prev, e))
         }
     };
-    if let Err(reason) = get(&this_month)? {
-        b.listing_gap(&this_month, FileKind::Rib, from, reason);
-    }
     if let Some((k, e)) = &rib {
         b.file(k, e);
     }
@@ -617,7 +621,20 @@ fn plan_collector(
         collector: c.name.clone(),
         files,
         without_rib: rib.is_none(),
+        // Where one listing serves both kinds (RIS), its failure is the updates' gap already.
+        rib_listing_failed: rib_listing_failed
+            .filter(|_| rib.is_none() && !b.failed_listings.contains(&this_month)),
     })
+}
+
+/// `listing URL: reason`, naming the URL once.
+fn listing_problem(layout: &Layout, k: &ListingKey, reason: &str) -> String {
+    let url = layout.url(k.archive, &k.dir);
+    if reason.starts_with(&url) {
+        format!("listing {reason}")
+    } else {
+        format!("listing {url}: {reason}")
+    }
 }
 
 /// The latest RIB at or before `t` in a listing (none if the listing failed).
@@ -946,5 +963,35 @@ mod tests {
                 .all(|g| g.url == "https://ris.example/rrc00/2008.11/")
         );
         assert!(p.downloads().is_empty());
+        assert_eq!(p.collectors[0].rib_listing_failed, None, "the gap says it");
+    }
+
+    /// RouteViews lists RIBs in a folder of their own: when that listing fails there is no
+    /// RIB to read, which is a partial baseline and a warning, not a gap.
+    #[test]
+    fn a_failed_ribs_listing_is_no_rib_not_a_gap() {
+        let c = Collector::named("route-views2").expect("known");
+        let feb = Month::of(t("2008-02-24"));
+        let mut l = Listings::new();
+        l.insert(
+            key(&c, feb, FileKind::Rib),
+            Err("not found (HTTP 404)".into()),
+        );
+        l.insert(key(&c, feb.prev(), FileKind::Rib), Ok(Vec::new()));
+        l.insert(
+            key(&c, feb, FileKind::Updates),
+            entries(&["updates.20080224.1807.bz2", "updates.20080224.1824.bz2"]),
+        );
+        let Planned::Done(p) = run_plan(&c, "2008-02-24T18:10", "2008-02-24T18:30", &l) else {
+            panic!("the listings are all there");
+        };
+        assert_eq!(p.gaps().count(), 0, "{:#?}", p.gaps().collect::<Vec<_>>());
+        assert_eq!(p.downloads().len(), 2);
+        let cp = &p.collectors[0];
+        assert!(cp.without_rib);
+        assert_eq!(
+            cp.rib_listing_failed.as_deref(),
+            Some("listing http://rv.example/bgpdata/2008.02/RIBS/: not found (HTTP 404)")
+        );
     }
 }

@@ -75,6 +75,12 @@ impl ArchiveSource {
             .rt
             .block_on(self.fetcher.plan(collectors, from, to, &self.layout));
         for c in &plan.collectors {
+            if let Some(problem) = &c.rib_listing_failed {
+                tracing::warn!(
+                    "{}: no RIB ({problem}); reading the update files without one, so the baseline is partial",
+                    c.collector
+                );
+            }
             let downloads = c.files.iter().filter(|f| f.missing.is_none()).count();
             let gaps = c.files.len() - downloads;
             tracing::info!(

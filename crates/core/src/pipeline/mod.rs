@@ -143,7 +143,16 @@ impl Pipeline {
     pub fn feed(&mut self, collectors: &[CollectorFiles]) -> Fed {
         let mut prefixes: Vec<Prefix> = self.tracker.known_prefixes().into_iter().collect();
         prefixes.extend(self.prefixes.iter().copied());
-        let watch = Watch::new(self.asns.iter().copied(), prefixes);
+        let mut watch = Watch::new(self.asns.iter().copied(), prefixes);
+        let gate: Arc<dyn Gate> = self
+            .downloads
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::parse::ahead::Local));
+        for c in collectors {
+            if c.files.iter().any(|f| f.start.is_none()) {
+                reader::learn_prefixes(&c.files, &mut watch, &*gate);
+            }
+        }
         let lanes = lanes::lanes(collectors);
         let bases: Vec<u32> = lanes
             .iter()

@@ -30,6 +30,10 @@ pub(crate) fn read_collector(
     ready: Option<Arc<dyn Gate>>,
 ) -> Vec<FileReport> {
     let mut reports = Vec::new();
+    // Per-peer minute counters belong to the stream, not to a file: a minute that two files
+    // share is counted once and flushed once, after its last message, wherever the collector
+    // cut its files.
+    let mut activity = Activity::default();
     let mut sender = BatchSender {
         tx,
         batch: Vec::with_capacity(BATCH),
@@ -49,6 +53,7 @@ pub(crate) fn read_collector(
             group.collector.clone(),
             base + i as u32,
             &mut watch,
+            &mut activity,
             &mut sender,
         );
         let decoded = if in_memory(file) { ahead.take() } else { None };
@@ -70,8 +75,111 @@ pub(crate) fn read_collector(
             stats,
         });
     }
+    activity.flush(&group.collector, &mut sender);
     sender.flush();
     reports
+}
+
+/// Whether a watched AS originates a path (or may, when it ends in an AS_SET).
+fn originated_by_watched(watch: &Watch, path: &crate::model::AsPath) -> bool {
+    match path.origin() {
+        Origin::As(a) => watch.watches_asn(a),
+        Origin::Uncertain(set) => set.iter().any(|a| watch.watches_asn(*a)),
+        Origin::None => false,
+    }
+}
+
+/// Learn, before reading, every prefix a watched AS originates anywhere in `files`.
+///
+/// Withdrawals name no origin, so a stream keeps one only for a prefix it knows. Files whose
+/// names give no time are streams of their own, read side by side: an announcement in one and
+/// its withdrawal in another would otherwise lose the withdrawal, and the verdict would depend
+/// on how the collector named its files. Files that cannot be had yet are left to the read.
+pub(crate) fn learn_prefixes(files: &[MrtFile], watch: &mut Watch, gate: &dyn Gate) {
+    for f in files {
+        if gate.wait(&f.path).is_ok() {
+            parse::read_file_with(&f.path, &mut Learner { watch });
+        }
+    }
+}
+
+/// Parses only records a watched AS originates, and learns their prefixes.
+struct Learner<'a> {
+    watch: &'a mut Watch,
+}
+
+impl parse::Handler for Learner<'_> {
+    fn item(&mut self, item: Item) {
+        if let Item::Route(r) = item
+            && let Some(attrs) = &r.attrs
+            && originated_by_watched(self.watch, &attrs.path)
+        {
+            self.watch.insert(r.prefix);
+        }
+    }
+
+    fn prefilters(&self) -> bool {
+        true
+    }
+
+    fn wants(&mut self, _: Timestamp, u: &parse::prefilter::UpdateView<'_>) -> bool {
+        let watch = &*self.watch;
+        u.any_origin(&mut |a| watch.watches_asn(a))
+    }
+
+    fn wants_rib(&mut self, _: Timestamp, rib: &parse::prefilter::RibView<'_>) -> bool {
+        let watch = &*self.watch;
+        rib.any_origin(&mut |a| watch.watches_asn(a))
+    }
+}
+
+/// Messages and withdrawals per peer in the current minute of a stream.
+#[derive(Default)]
+struct Activity {
+    /// The minute being counted (`None` before the first message).
+    minute: Option<i64>,
+    counts: FxHashMap<(IpAddr, u32), (u32, u32)>,
+}
+
+impl Activity {
+    /// A message at `t`: when its minute is a new one, the previous minute's counts go out
+    /// first (stamped with that minute's last second, before `t`, so the stream stays in
+    /// time order).
+    fn tick(&mut self, t: Timestamp, collector: &CollectorId, out: &mut BatchSender) {
+        let minute = t.secs.div_euclid(60);
+        if self.minute.is_some_and(|m| m < minute) {
+            self.flush(collector, out);
+        }
+        if self.minute.is_none_or(|m| m < minute) {
+            self.minute = Some(minute);
+        }
+    }
+
+    fn count(&mut self, peer: (IpAddr, u32), messages: u32, withdrawals: u32) {
+        let c = self.counts.entry(peer).or_default();
+        c.0 += messages;
+        c.1 += withdrawals;
+    }
+
+    fn flush(&mut self, collector: &CollectorId, out: &mut BatchSender) {
+        let Some(minute) = self.minute else { return };
+        let time = Timestamp::from_secs(minute * 60 + 59);
+        let mut entries: Vec<_> = self.counts.drain().collect();
+        entries.sort_unstable();
+        for ((ip, asn), (messages, withdrawals)) in entries {
+            let peer = PeerId {
+                collector: collector.clone(),
+                ip,
+                asn,
+            };
+            out.push(Msg::Activity {
+                time,
+                peer,
+                messages,
+                withdrawals,
+            });
+        }
+    }
 }
 
 /// Parse a file decompressed into memory; a decompression error after some bytes becomes the
@@ -129,9 +237,8 @@ struct FileReader<'a> {
     collector: CollectorId,
     file: u32,
     watch: &'a mut Watch,
+    activity: &'a mut Activity,
     out: &'a mut BatchSender,
-    minute: i64,
-    activity: FxHashMap<(IpAddr, u32), (u32, u32)>,
     tables: FxHashMap<(IpAddr, u32), u64>,
     rib_started: bool,
     last_time: Option<Timestamp>,
@@ -155,9 +262,11 @@ impl parse::Handler for FileReader<'_> {
         }
         self.last_time = Some(time);
         self.tick(time);
-        let counts = self.activity.entry((u.peer_ip, u.peer_asn)).or_default();
-        counts.0 += u.withdrawals + u.announcements;
-        counts.1 += u.withdrawals;
+        self.activity.count(
+            (u.peer_ip, u.peer_asn),
+            u.withdrawals + u.announcements,
+            u.withdrawals,
+        );
         false
     }
 
@@ -169,6 +278,7 @@ impl parse::Handler for FileReader<'_> {
             return true;
         }
         self.last_time = Some(time);
+        self.tick(time);
         for e in &rib.entries {
             *self.tables.entry((e.peer_ip, e.peer_asn)).or_default() += 1;
         }
@@ -181,15 +291,15 @@ impl<'a> FileReader<'a> {
         collector: CollectorId,
         file: u32,
         watch: &'a mut Watch,
+        activity: &'a mut Activity,
         out: &'a mut BatchSender,
     ) -> Self {
         FileReader {
             collector,
             file,
             watch,
+            activity,
             out,
-            minute: i64::MIN,
-            activity: FxHashMap::default(),
             tables: FxHashMap::default(),
             rib_started: false,
             last_time: None,
@@ -219,6 +329,7 @@ impl<'a> FileReader<'a> {
                 });
             }
             Item::Route(r) if r.kind == RouteKind::Rib => {
+                self.tick(t);
                 *self.tables.entry((r.peer_ip, r.peer_asn)).or_default() += 1;
                 let Some(attrs) = r.attrs else { return };
                 if !self.wanted(&r.prefix, Some(&attrs.path)) {
@@ -242,11 +353,8 @@ impl<'a> FileReader<'a> {
             }
             Item::Route(r) => {
                 self.tick(t);
-                let counts = self.activity.entry((r.peer_ip, r.peer_asn)).or_default();
-                counts.0 += 1;
-                if r.kind == RouteKind::Withdraw {
-                    counts.1 += 1;
-                }
+                let withdrawals = u32::from(r.kind == RouteKind::Withdraw);
+                self.activity.count((r.peer_ip, r.peer_asn), 1, withdrawals);
                 if !self.wanted(&r.prefix, r.attrs.as_ref().map(|a| &a.path)) {
                     return;
                 }
@@ -264,51 +372,19 @@ impl<'a> FileReader<'a> {
 
     /// A watched prefix (or more specific), or any route a watched AS originates.
     fn wanted(&mut self, prefix: &Prefix, path: Option<&crate::model::AsPath>) -> bool {
-        let originated = path.is_some_and(|p| match p.origin() {
-            Origin::As(a) => self.watch.watches_asn(a),
-            Origin::Uncertain(set) => set.iter().any(|a| self.watch.watches_asn(*a)),
-            Origin::None => false,
-        });
-        if originated {
+        if path.is_some_and(|p| originated_by_watched(self.watch, p)) {
             self.watch.insert(*prefix);
             return true;
         }
         self.watch.covers(prefix)
     }
 
-    /// Flush per-peer activity at each new minute.
+    /// Flush per-peer activity at each new minute of the stream.
     fn tick(&mut self, t: Timestamp) {
-        let minute = t.secs.div_euclid(60);
-        if minute != self.minute {
-            self.flush_activity();
-            self.minute = minute;
-        }
-    }
-
-    fn flush_activity(&mut self) {
-        if self.minute == i64::MIN {
-            return;
-        }
-        let time = Timestamp::from_secs(self.minute * 60 + 59);
-        let mut entries: Vec<_> = self.activity.drain().collect();
-        entries.sort_unstable();
-        for ((ip, asn), (messages, withdrawals)) in entries {
-            let peer = PeerId {
-                collector: self.collector.clone(),
-                ip,
-                asn,
-            };
-            self.out.push(Msg::Activity {
-                time,
-                peer,
-                messages,
-                withdrawals,
-            });
-        }
+        self.activity.tick(t, &self.collector, self.out);
     }
 
     fn finish(mut self, stats: &FileStats, file: &MrtFile) {
-        self.flush_activity();
         let end = self.last_time.or(file.start).unwrap_or_default();
         if !self.tables.is_empty() {
             if !self.rib_started {

@@ -1,0 +1,243 @@
+//! What must not change the verdict, tested on the real data: where the collector cut its
+//! files, how it named them, whether it wrote one file or many, and the order files are given
+//! on the command line. Each variant holds exactly the real records in their real order; only
+//! the file boundaries and names differ. Every event (kind, time, upstream, prefix, peer
+//! counts) and every count of the summary must be the same.
+
+mod common;
+
+use common::{sample, scan};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const YOUTUBE_DAY: &str = "routeviews-2008-02-24/bgpdata/2008.02/UPDATES";
+const MCCOLO: &str = "mccolo-2008-11/bgpdata/2008.11/UPDATES";
+
+/// One MRT record: its header's timestamp and its bytes (header included).
+struct Record {
+    secs: i64,
+    bytes: Vec<u8>,
+}
+
+/// Every record of every update file in `dir`, in file-name order (the archive's time order).
+fn records(dir: &Path) -> Vec<Record> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("sample folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".bz2"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let mut data = Vec::new();
+        bzip2::read::MultiBzDecoder::new(std::fs::File::open(&f).expect("open"))
+            .read_to_end(&mut data)
+            .expect("the sample decompresses");
+        let mut at = 0;
+        while at + 12 <= data.len() {
+            let secs = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"));
+            let len = u32::from_be_bytes(data[at + 8..at + 12].try_into().expect("4 bytes"));
+            let end = at + 12 + len as usize;
+            assert!(end <= data.len(), "{}: a whole record", f.display());
+            out.push(Record {
+                secs: i64::from(secs),
+                bytes: data[at..end].to_vec(),
+            });
+            at = end;
+        }
+    }
+    assert!(out.len() > 1000, "the sample has records");
+    out
+}
+
+fn write_bz2(path: &Path, records: &[&Record]) {
+    let file = std::fs::File::create(path).expect("create");
+    let mut enc = bzip2::write::BzEncoder::new(file, bzip2::Compression::fast());
+    for r in records {
+        enc.write_all(&r.bytes).expect("write");
+    }
+    enc.finish().expect("finish");
+}
+
+/// RouteViews' name of an update file starting at `secs`.
+fn archive_name(secs: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(secs, 0).expect("a time");
+    t.format("updates.%Y%m%d.%H%M.bz2").to_string()
+}
+
+/// The records cut into files of `minutes` (by record time), written into `dir` with names
+/// from `name(index, start)`. Returns the paths in time order.
+fn cut(
+    records: &[Record],
+    minutes: i64,
+    dir: &Path,
+    name: &dyn Fn(usize, i64) -> String,
+) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut groups: Vec<(i64, Vec<&Record>)> = Vec::new();
+    for r in records {
+        let start = r.secs - r.secs.rem_euclid(minutes * 60);
+        match groups.last_mut() {
+            Some((s, g)) if *s == start => g.push(r),
+            _ => groups.push((start, vec![r])),
+        }
+    }
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, (start, g))| {
+            let p = dir.join(name(i, *start));
+            write_bz2(&p, g);
+            p
+        })
+        .collect()
+}
+
+/// What must stay the same: each event's identity and counts, and the summary's counts.
+fn verdict(args: &[&str]) -> (Vec<String>, Vec<String>) {
+    let r = scan(args);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    let events = r
+        .events
+        .iter()
+        .map(|e| {
+            let ev = &e["evidence"];
+            format!(
+                "{} {} up={} prefix={} peers {}→{} of {}",
+                e["event"],
+                e["time"],
+                e["upstream"],
+                e["prefix"],
+                ev["peers_before"],
+                ev["peers_after"],
+                ev["eligible_peers"]
+            )
+        })
+        .collect();
+    let s = &r.summary;
+    let counts = [
+        "records",
+        "elements",
+        "events",
+        "sessions",
+        "full_feed_sessions",
+        "first_time",
+        "last_time",
+        "collectors",
+        "incomplete_input",
+        "pending_at_end",
+    ]
+    .iter()
+    .map(|k| format!("{k}={}", s[*k]))
+    .collect();
+    (events, counts)
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Every variant of one collector's update files gives the verdict of the files as published.
+fn assert_invariant(sample_dir: &str, asn: &str) {
+    let src = PathBuf::from(sample(sample_dir));
+    let recs = records(&src);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = ["--asn", asn, "--min-duration", "0s"];
+    let with = |paths: &[String], extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(extra);
+        args.extend(paths.iter().map(String::as_str));
+        verdict(&args)
+    };
+    let published = with(&[s(&src)], &[]);
+    assert!(!published.0.is_empty(), "{sample_dir}: events to compare");
+
+    // The archive layout below the sample's folder (bgpdata/YYYY.MM/UPDATES) names the collector.
+    let below = sample_dir.split_once('/').expect("a layout").1;
+    let layout = |name: &str| tmp.path().join(name).join(below);
+    for minutes in [1, 5, 60] {
+        let dir = layout(&format!("cut{minutes}"));
+        cut(&recs, minutes, &dir, &|_, start| archive_name(start));
+        assert_eq!(
+            with(&[s(&dir)], &[]),
+            published,
+            "{sample_dir} re-cut every {minutes} min"
+        );
+    }
+
+    let one = layout("one");
+    std::fs::create_dir_all(&one).expect("mkdir");
+    write_bz2(
+        &one.join(archive_name(recs[0].secs)),
+        &recs.iter().collect::<Vec<_>>(),
+    );
+    assert_eq!(with(&[s(&one)], &[]), published, "{sample_dir} as one file");
+
+    // Names without a time, numbered against time order: each file is a stream of its own.
+    let untimed = tmp.path().join("untimed");
+    let files = cut(&recs, 5, &untimed, &|i, _| {
+        format!("dump-{:04}.mrt.bz2", 9999 - i)
+    });
+    assert!(files.len() > 10);
+    let collector = format!("route-views2={}", s(&untimed));
+    assert_eq!(
+        with(&[s(&untimed)], &["--collector", &collector]),
+        published,
+        "{sample_dir} cut every 5 min, names without a time"
+    );
+
+    // The files of the 5-minute cut given one by one, in a shuffled order.
+    let mut paths: Vec<String> = std::fs::read_dir(layout("cut5"))
+        .expect("cut5")
+        .map(|e| s(&e.expect("entry").path()))
+        .collect();
+    paths.sort();
+    let n = paths.len();
+    let shuffled: Vec<String> = (0..n).map(|i| paths[(i * 7 + 3) % n].clone()).collect();
+    assert_ne!(shuffled, paths);
+    assert_eq!(
+        with(&shuffled, &[]),
+        published,
+        "{sample_dir} files given in a shuffled order"
+    );
+}
+
+#[test]
+fn the_youtube_day_verdict_does_not_depend_on_how_files_are_cut_named_or_ordered() {
+    assert_invariant(YOUTUBE_DAY, "17557");
+}
+
+#[test]
+fn the_mccolo_verdict_does_not_depend_on_how_files_are_cut_named_or_ordered() {
+    assert_invariant(MCCOLO, "26780");
+}
+
+/// Each loss is dated by the message that made it true: with no residual allowed, the last
+/// route in its evidence ends at the event's time.
+#[test]
+fn loss_events_are_dated_by_the_message_that_made_them_true() {
+    let r = scan(&[
+        "--asn",
+        "17557",
+        "--min-duration",
+        "0s",
+        "--max-residual",
+        "0",
+        &sample(YOUTUBE_DAY),
+    ]);
+    let losses: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["event"] == "upstream_lost" || e["event"] == "prefix_dark")
+        .collect();
+    assert!(losses.len() >= 5, "{}", losses.len());
+    for e in losses {
+        assert_eq!(
+            e["time"],
+            e["last_route"]["until"],
+            "{}",
+            serde_json::to_string(e).unwrap_or_default()
+        );
+    }
+}
