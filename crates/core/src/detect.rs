@@ -399,8 +399,9 @@ impl AsDetect {
         let not_visible = visible <= r && !too_few && self.peak_visible >= rules.min_peers;
         if connected {
             track(&mut self.disc, not_visible, snap, prev);
-            self.track_upstreams(snap, prev, r, not_visible || too_few, rules.min_peers);
-            self.track_prefixes(snap, prev, r, not_visible || too_few, rules.min_peers);
+            let floor = self.noise_floor(rules);
+            self.track_upstreams(snap, prev, r, not_visible || too_few, floor);
+            self.track_prefixes(snap, prev, r, not_visible || too_few, floor);
         } else {
             let need =
                 ((rules.restore_fraction * self.peak_visible as f64).ceil() as usize).max(r + 1);
@@ -409,13 +410,21 @@ impl AsDetect {
         self.track_new_upstreams(snap, prev, r);
     }
 
+    /// How many peers must have seen an upstream (or a prefix) for its loss to be news:
+    /// `--min-peers`, or half the usual number of eligible peers when that is fewer. An
+    /// upstream half the peers use is an upstream however few peers a collector has; one
+    /// peer's alternate path among forty is not.
+    fn noise_floor(&self, rules: &DetectRules) -> usize {
+        rules.min_peers.min(self.peak_eligible.div_ceil(2)).max(1)
+    }
+
     fn track_upstreams(
         &mut self,
         snap: &Snapshot,
         prev: &Snapshot,
         r: usize,
         suppressed: bool,
-        min_peers: usize,
+        floor: usize,
     ) {
         let active: Vec<u32> = self
             .upstreams
@@ -429,7 +438,7 @@ impl AsDetect {
             *peak = (*peak).max(support);
             // Only an upstream that carried the AS beyond the residual can be lost; one learned
             // while few peers counted may never have.
-            let carried = *peak > r && *peak >= min_peers;
+            let carried = *peak > r && *peak >= floor;
             let mut slot = self.lost.remove(&u);
             track(
                 &mut slot,
@@ -482,12 +491,12 @@ impl AsDetect {
         prev: &Snapshot,
         r: usize,
         suppressed: bool,
-        min_peers: usize,
+        floor: usize,
     ) {
         // A prefix is watched for darkness once it is seen widely: by more than the residual
         // and by at least half as many peers as see the AS at its best. Prefixes only a few
         // peers ever see (partial transit, local routes) say nothing when they flicker.
-        let wide = (self.peak_visible.div_ceil(2)).max(r + 1).max(min_peers);
+        let wide = (self.peak_visible.div_ceil(2)).max(r + 1).max(floor);
         for (p, peers) in &snap.per_prefix {
             let lit = *peers > r;
             if self.lit.contains(p) {
@@ -799,6 +808,8 @@ mod tests {
         tracker: Tracker,
         detector: Detector,
         now: Timestamp,
+        /// Peers that keep talking every minute.
+        peers: u32,
     }
 
     impl Harness {
@@ -823,6 +834,7 @@ mod tests {
                 tracker: Tracker::new(rules, &[A], &[]),
                 detector: Detector::new(detect),
                 now: Timestamp::from_secs(0),
+                peers: n,
             };
             h.send(Msg::RibBegin {
                 time: h.now,
@@ -895,7 +907,7 @@ mod tests {
 
         fn finish(mut self, until: i64) -> Vec<Event> {
             while self.now.secs < until {
-                self.minute(6, |_| 0);
+                self.minute(self.peers, |_| 0);
             }
             for s in self.tracker.take_snapshots(self.now) {
                 self.detector.observe(s);
@@ -956,6 +968,64 @@ mod tests {
         assert_eq!(events[0].time, Timestamp::from_secs(103));
         assert_eq!(events[0].upstreams, Some(vec![6939]));
         assert_eq!(events[0].evidence.peers_before, 3);
+    }
+
+    /// With few eligible peers an upstream half of them use is still an upstream: its loss is
+    /// news even though fewer than `--min-peers` (3) peers ever saw it.
+    #[test]
+    fn an_upstream_half_of_few_peers_use_can_be_lost() {
+        let mut h = Harness::new(4, |i| if i <= 2 { 3549 } else { 6939 }, 900);
+        for i in 1..=2 {
+            h.announce(i, 100 + i64::from(i), &format!("{} 6939 {A}", 65000 + i));
+        }
+        let events = h.finish(3000);
+        assert_eq!(kinds(&events), ["upstream_lost"], "{events:#?}");
+        assert_eq!(events[0].upstream, Some(3549));
+        assert_eq!(events[0].time, Timestamp::from_secs(102));
+    }
+
+    /// One peer's alternate path among forty is not an upstream whose loss is news.
+    #[test]
+    fn one_peers_alternate_path_among_forty_is_not_news() {
+        let mut h = Harness::new(40, |i| if i == 1 { 35908 } else { 3549 }, 900);
+        h.announce(1, 100, &format!("{} 3549 {A}", 65001));
+        let events = h.finish(3000);
+        assert!(events.is_empty(), "{events:#?}");
+    }
+
+    /// The same floor for prefixes: with four peers a prefix two of them see going dark is
+    /// news; with forty, a prefix one peer sees is not.
+    #[test]
+    fn the_prefix_noise_floor_scales_with_the_peers() {
+        let other: Prefix = "198.51.100.0/24".parse().expect("prefix");
+        let run = |n: u32, seeing: u32| {
+            let mut h = Harness::new(n, |_| 3549, 900);
+            for i in 1..=seeing {
+                h.send(Msg::Route {
+                    time: Timestamp::from_secs(30),
+                    peer: peer(i),
+                    prefix: other,
+                    attrs: Some(attrs(&format!("{} 3549 {A}", 65000 + i))),
+                    file: 0,
+                });
+            }
+            h.minute(n, |_| 0);
+            for i in 1..=seeing {
+                h.send(Msg::Route {
+                    time: Timestamp::from_secs(200),
+                    peer: peer(i),
+                    prefix: other,
+                    attrs: None,
+                    file: 0,
+                });
+            }
+            h.finish(3000)
+        };
+        let few = run(4, 2);
+        assert_eq!(kinds(&few), ["prefix_dark"], "{few:#?}");
+        assert_eq!(few[0].prefix, Some(other));
+        let many = run(40, 1);
+        assert!(many.is_empty(), "{many:#?}");
     }
 
     #[test]
