@@ -416,3 +416,48 @@ fn a_closed_stdout_ends_every_command_quietly_with_status_0() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{argv:?}");
     }
 }
+
+/// AS numbers are read the way every output writes them, and a duration flag says its unit:
+/// `--min-duration 15` used to mean 15 seconds without a word, and a duration too long to
+/// hold wrapped around to act as 0 s.
+#[test]
+fn asns_as_printed_and_durations_with_units() {
+    let plain = scan(&["--asn", "26780", &sample(MCCOLO)]);
+    for written in ["AS26780", "as26780"] {
+        let r = scan(&["--asn", written, &sample(MCCOLO)]);
+        assert_eq!(r.code, 0, "{written}: {}", r.stderr);
+        assert_eq!(r.events, plain.events, "{written}");
+    }
+    assert_usage_errors([
+        (
+            &[
+                "scan",
+                "--asn",
+                "26780",
+                "--min-duration",
+                "15",
+                "samples/mccolo-2008-11",
+            ],
+            "give a unit, like 15m or 15s",
+        ),
+        (
+            &[
+                "scan",
+                "--asn",
+                "26780",
+                "--min-duration",
+                "106751991167301d",
+                "samples/mccolo-2008-11",
+            ],
+            "at most 100 years",
+        ),
+        (
+            &["scan", "--asn", "ASAS1", "samples/mccolo-2008-11"],
+            "is not an AS number",
+        ),
+        (
+            &["dump", "--asn", "AS", "samples/mccolo-2008-11"],
+            "is not an AS number",
+        ),
+    ]);
+}

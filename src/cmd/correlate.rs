@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use cutoff_core::error::{ExitStatus, UsageError};
-use cutoff_core::units::parse_duration;
+use cutoff_core::units::{parse_asn_flag, parse_duration_flag};
 use cutoff_correlate::output::{self, CorrelateFormat};
 use cutoff_correlate::telemetry::{self, LoadOptions, OriginMap, TelemetryFormat, Zone};
 use cutoff_correlate::{DEFAULT_SEED, Prepared, TelemetryOptions, read_events};
@@ -34,7 +34,7 @@ pub struct TelemetryArgs {
     #[arg(long, value_name = "NAME")]
     pub control_series: Option<String>,
     /// Bin width (`1h`, `15m`, `1d`); inferred from a CSV, 1h for messages.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration_flag)]
     pub bin: Option<i64>,
     /// Zone of times written without one, and of mail logs (required for them): UTC, -08:00,
     /// America/Los_Angeles.
@@ -48,7 +48,7 @@ pub struct TelemetryArgs {
     #[arg(long, value_name = "RIB")]
     pub attribute_with: Option<PathBuf>,
     /// Days after the event compared with the baseline (whole days).
-    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    #[arg(long, default_value = "7d", value_parser = parse_duration_flag)]
     pub window: i64,
     /// Previous weeks whose median, bin by bin of the week, is the baseline.
     #[arg(long, default_value_t = 2)]
@@ -70,7 +70,7 @@ pub struct CorrelateArgs {
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
     /// Only events of this AS (repeatable).
-    #[arg(long = "asn")]
+    #[arg(long = "asn", value_parser = parse_asn_flag)]
     pub asns: Vec<u32>,
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum)]

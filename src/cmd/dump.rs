@@ -7,7 +7,7 @@ use cutoff_core::error::{ExitStatus, UsageError};
 use cutoff_core::files::{self, CollectorOverride, FileKind, parse_collector_override};
 use cutoff_core::model::{Prefix, Timestamp};
 use cutoff_core::parse;
-use cutoff_core::units::parse_time;
+use cutoff_core::units::{parse_asn_flag, parse_time};
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -27,7 +27,7 @@ pub struct DumpArgs {
     #[arg(long = "prefix")]
     pub prefixes: Vec<Prefix>,
     /// Only routes with this AS on the path, the origin included (repeatable).
-    #[arg(long = "asn")]
+    #[arg(long = "asn", value_parser = parse_asn_flag)]
     pub asns: Vec<u32>,
     /// Only this peer IP (repeatable).
     #[arg(long = "peer")]

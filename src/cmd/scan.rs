@@ -16,7 +16,9 @@ use cutoff_core::pipeline::plan::{first_file_year, read_watchlist, split_peers, 
 use cutoff_core::pipeline::{self, ScanOutcome, ScanPlan, default_helpers};
 use cutoff_core::state::{DEFAULT_YEAR, EligibilityRules, typical_table_size};
 use cutoff_core::timeline::TimelineFormat;
-use cutoff_core::units::{parse_asn, parse_duration, parse_fraction, parse_time};
+use cutoff_core::units::{
+    parse_asn, parse_asn_flag, parse_duration_flag, parse_fraction, parse_time,
+};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ pub struct ScanArgs {
     /// Without PATH, --from and --to read the RouteViews / RIS archives (see --collector).
     pub paths: Vec<String>,
     /// AS to watch (repeatable).
-    #[arg(long = "asn")]
+    #[arg(long = "asn", value_parser = parse_asn_flag)]
     pub asns: Vec<u32>,
     /// Extra prefix of the watched ASes (repeatable); more-specifics are included.
     #[arg(long = "prefix")]
@@ -51,7 +53,7 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub archive: ArchiveArgs,
     /// A condition must hold this long to become an event (e.g. 15m, 90s, 0s).
-    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = parse_duration_flag)]
     pub min_duration: i64,
     /// Visibility still counted as "gone": a peer count (2) or a share of eligible peers (5%).
     #[arg(long, default_value = "5%")]
@@ -66,13 +68,13 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 3)]
     pub min_peers: usize,
     /// A peer silent for longer than this stops counting.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = parse_duration_flag)]
     pub silence: i64,
     /// A peer withdrawing this share of its whole table within --mass-window is having a
     /// local event, not evidence.
     #[arg(long, default_value = "10%", value_parser = parse_fraction)]
     pub mass_withdrawal: f64,
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = parse_duration_flag)]
     pub mass_window: i64,
     /// Table size assumed for peers of collectors read without a RIB (default: by year).
     #[arg(long)]

@@ -38,15 +38,35 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     ))
 }
 
-/// `15m`, `90s`, `1h30m`, `2d`, `0s`, or plain seconds.
+/// The longest duration anyone can mean, 100 years: beyond it, sums of times overflow (a
+/// wrapped `--min-duration` once acted as 0 s).
+pub const MAX_DURATION_SECS: i64 = 100 * 366 * 86_400;
+
+/// Seconds up to [`MAX_DURATION_SECS`], or why not.
+pub fn check_duration(secs: i64) -> Result<i64, String> {
+    match secs {
+        s if s < 0 => Err(format!("{s}: a duration cannot be negative")),
+        s if s > MAX_DURATION_SECS => Err(format!("{s} s: a duration is at most 100 years")),
+        s => Ok(s),
+    }
+}
+
+/// A duration given as a flag: like [`parse_duration`], but a number needs its unit (is
+/// `--min-duration 15` fifteen seconds or minutes?), except 0.
+pub fn parse_duration_flag(s: &str) -> Result<i64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n != 0 => Err(format!(
+            "{s:?}: give a unit, like {n}m or {n}s (a number alone is ambiguous)"
+        )),
+        _ => parse_duration(s),
+    }
+}
+
+/// `15m`, `90s`, `1h30m`, `2d`, `0s`, or plain seconds; at most 100 years.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     if let Ok(n) = s.parse::<i64>() {
-        return if n >= 0 {
-            Ok(n)
-        } else {
-            Err(format!("{s:?}: a duration cannot be negative"))
-        };
+        return check_duration(n).map_err(|e| format!("{s:?}: {e}"));
     }
     let mut total: i64 = 0;
     let mut num = String::new();
@@ -65,7 +85,11 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         let n: i64 = num
             .parse()
             .map_err(|_| format!("{s:?}: use a duration like 15m, 90s, 1h30m or 0s"))?;
-        total += n * unit;
+        total = n
+            .checked_mul(unit)
+            .and_then(|part| total.checked_add(part))
+            .filter(|t| *t <= MAX_DURATION_SECS)
+            .ok_or_else(|| format!("{s:?}: a duration is at most 100 years"))?;
         num.clear();
     }
     if !num.is_empty() || s.is_empty() {
@@ -122,6 +146,11 @@ pub fn parse_asn_strict(s: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// An AS number flag: `26780`, `AS26780` or `as26780`, as every output writes it.
+pub fn parse_asn_flag(s: &str) -> Result<u32, String> {
+    parse_asn_strict(s).ok_or_else(|| format!("{s:?} is not an AS number (26780 or AS26780)"))
+}
+
 /// `15m` rather than `900s`, so a printed configuration reads like the one written; days
 /// where whole (`1d`).
 pub fn duration_text(secs: i64) -> String {
@@ -162,4 +191,51 @@ pub fn rfc3339_secs(rfc: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(rfc)
         .ok()
         .map(|d| d.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_written_and_never_wrap() {
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("0s"), Ok(0));
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("36600d"), Ok(MAX_DURATION_SECS));
+        // 106751991167301 days wrapped to a negative number of seconds and acted as 0 s.
+        for huge in [
+            "106751991167301d",
+            "36601d",
+            "9223372036854775807",
+            "99999999999999999999s",
+        ] {
+            let e = parse_duration(huge).expect_err(huge);
+            assert!(
+                e.contains("at most 100 years") || e.contains("use a duration"),
+                "{e}"
+            );
+        }
+        assert!(parse_duration("-5").is_err());
+        assert!(check_duration(MAX_DURATION_SECS + 1).is_err());
+    }
+
+    #[test]
+    fn a_duration_flag_needs_its_unit() {
+        let e = parse_duration_flag("15").expect_err("ambiguous");
+        assert!(e.contains("15m or 15s"), "{e}");
+        assert_eq!(parse_duration_flag("15m"), Ok(900));
+        assert_eq!(parse_duration_flag("0"), Ok(0));
+        assert_eq!(parse_duration_flag("0s"), Ok(0));
+    }
+
+    #[test]
+    fn as_numbers_with_or_without_the_prefix() {
+        assert_eq!(parse_asn_strict("AS26780"), Some(26780));
+        assert_eq!(parse_asn_strict("as26780"), Some(26780));
+        assert_eq!(parse_asn_strict(" 26780 "), Some(26780));
+        assert_eq!(parse_asn_strict("ASAS1"), None);
+        assert_eq!(parse_asn_strict("AS"), None);
+        assert_eq!(parse_asn_strict("4294967296"), None);
+    }
 }

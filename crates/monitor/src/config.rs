@@ -9,7 +9,8 @@ use cutoff_core::model::{Prefix, Timestamp};
 use cutoff_core::pipeline::plan::split_peers;
 use cutoff_core::state::EligibilityRules;
 use cutoff_core::units::{
-    duration_text, parse_asn_strict as parse_asn, parse_duration, parse_fraction, parse_time,
+    check_duration, duration_text, parse_asn_strict as parse_asn, parse_duration, parse_fraction,
+    parse_time,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeSet;
@@ -31,10 +32,9 @@ impl Serialize for Secs {
 impl<'de> Deserialize<'de> for Secs {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match StrOrInt::deserialize(d)? {
-            StrOrInt::Int(n) if n >= 0 => Ok(Secs(n)),
-            StrOrInt::Int(n) => Err(serde::de::Error::custom(format!(
-                "{n}: a duration cannot be negative"
-            ))),
+            StrOrInt::Int(n) => check_duration(n)
+                .map(Secs)
+                .map_err(serde::de::Error::custom),
             StrOrInt::Str(s) => parse_duration(&s)
                 .map(Secs)
                 .map_err(serde::de::Error::custom),
@@ -951,5 +951,20 @@ mod tests {
             toml::Value::Array(a) => a.iter().for_each(|v| collect_keys(v, out)),
             _ => {}
         }
+    }
+
+    /// A duration too long to hold is refused, written as text or as seconds (it wrapped to a
+    /// negative number before and acted as 0 s).
+    #[test]
+    fn durations_beyond_a_century_are_refused() {
+        let base = "[[watch]]\nasn = 26780\n[source]\nmirror = [\"m\"]\n";
+        for bad in [
+            "ledger_keep = \"106751991167301d\"\n",
+            "ledger_keep = 9223372036854775807\n",
+        ] {
+            let e = MonitorConfig::parse(&format!("{bad}{base}")).expect_err(bad);
+            assert!(e.contains("at most 100 years"), "{e}");
+        }
+        assert!(MonitorConfig::parse(&format!("ledger_keep = \"3650d\"\n{base}")).is_ok());
     }
 }
