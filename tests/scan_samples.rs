@@ -330,3 +330,36 @@ fn a_session_reset_is_not_evidence() {
         .collect();
     assert!(before_cut.is_empty(), "{before_cut:#?}");
 }
+
+/// Without a RIB the baseline is learned from announcements; while it is still climbing a
+/// dip is no loss. AS17557 was visible all evening: with no hold-down at all, nothing says it
+/// was disconnected (the first 20 minutes said so twice), and no loss is dated before the
+/// number of peers known to see it held still for 15 minutes.
+#[test]
+fn no_loss_is_concluded_while_the_baseline_is_forming_on_the_youtube_day() {
+    let r = scan(&[
+        "--asn",
+        "17557",
+        "--min-duration",
+        "0s",
+        &sample("routeviews-2008-02-24"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.summary["partial_baseline"], true);
+    assert!(r.of_kind("disconnected").is_empty(), "{:#?}", r.kinds());
+    let first = epoch(&r.summary["first_time"]);
+    for e in &r.events {
+        if ["disconnected", "upstream_lost", "prefix_dark"]
+            .contains(&e["event"].as_str().unwrap_or(""))
+        {
+            assert!(
+                epoch(&e["time"]) >= first + 15 * 60,
+                "a loss in the first 15 minutes: {e}"
+            );
+        }
+    }
+    // The evening's real losses are still there.
+    assert!(r.events.iter().any(|e| e["event"] == "upstream_lost"
+        && e["upstream"] == 3491
+        && e["time"] == "2008-02-24T21:01:51Z"));
+}

@@ -24,7 +24,8 @@ pub struct TelemetryArgs {
     /// Format of the telemetry (and control) file.
     #[arg(long, value_enum, default_value_t = TelemetryFormat::Auto)]
     pub telemetry_format: TelemetryFormat,
-    /// The series to use when the file holds several (`--list-series` shows them).
+    /// The series to use when the file holds several (`cutoff correlate --list-series` shows
+    /// them).
     #[arg(long, value_name = "NAME")]
     pub series: Option<String>,
     /// A control series that the routing event should not move (such as ham volume).

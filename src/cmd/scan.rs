@@ -74,6 +74,7 @@ pub struct ScanArgs {
     /// local event, not evidence.
     #[arg(long, default_value = "10%", value_parser = parse_fraction)]
     pub mass_withdrawal: f64,
+    /// The window of --mass-withdrawal.
     #[arg(long, default_value = "5m", value_parser = parse_duration_flag)]
     pub mass_window: i64,
     /// Table size assumed for peers of collectors read without a RIB (default: by year).

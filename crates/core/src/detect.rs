@@ -237,6 +237,46 @@ struct AsDetect {
     lost: BTreeMap<u32, Pending>,
     gained: BTreeMap<u32, Pending>,
     dark_pending: BTreeMap<Prefix, Pending>,
+    /// The baseline learned from announcements (no RIB): see [`Warmup`].
+    #[serde(default)]
+    warmup: Warmup,
+}
+
+/// Without a RIB, who sees an AS is learned from announcements, and the number of eligible
+/// peers known to see it climbs for a while (on the real 2008-02-24 excerpt from 3 to 36 in
+/// the first 45 minutes). Visibility measured against a baseline still climbing is not a
+/// loss: with `--min-duration 0s` that excerpt reported AS17557 `disconnected` at 18:21 and
+/// 18:24, 14 minutes into the data, while it was visible throughout. So no loss is concluded
+/// until the number of eligible peers has not grown for [`WARMUP_STABLE_SECS`] of data; after
+/// that the baseline stays established.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Warmup {
+    /// Most eligible peers seen so far, and when that number last grew.
+    most_eligible: usize,
+    grew_at: Option<Timestamp>,
+    established: bool,
+}
+
+/// How long the eligible count must hold still before a baseline learned without a RIB is
+/// trusted: one RouteViews update file's span.
+pub const WARMUP_STABLE_SECS: i64 = 15 * 60;
+
+impl Warmup {
+    /// Whether the baseline is still forming at this snapshot.
+    fn forming(&mut self, snap: &Snapshot) -> bool {
+        if !snap.partial || self.established {
+            return false;
+        }
+        if snap.eligible > self.most_eligible || self.grew_at.is_none() {
+            self.most_eligible = self.most_eligible.max(snap.eligible);
+            self.grew_at = Some(snap.time);
+        }
+        let stable = self
+            .grew_at
+            .is_some_and(|t| snap.time.secs - t.secs >= WARMUP_STABLE_SECS);
+        self.established = stable;
+        !stable
+    }
 }
 
 /// Serialisable so that `monitor` can stop between runs and go on where it was.
@@ -397,11 +437,13 @@ impl AsDetect {
         }
         // "Lost all upstreams" needs an AS that was seen by enough peers in the first place.
         let not_visible = visible <= r && !too_few && self.peak_visible >= rules.min_peers;
+        let forming = self.warmup.forming(snap);
         if connected {
-            track(&mut self.disc, not_visible, snap, prev);
+            track(&mut self.disc, not_visible && !forming, snap, prev);
             let floor = self.noise_floor(rules);
-            self.track_upstreams(snap, prev, r, not_visible || too_few, floor);
-            self.track_prefixes(snap, prev, r, not_visible || too_few, floor);
+            let suppressed = not_visible || too_few || forming;
+            self.track_upstreams(snap, prev, r, suppressed, floor);
+            self.track_prefixes(snap, prev, r, suppressed, floor);
         } else {
             let need =
                 ((rules.restore_fraction * self.peak_visible as f64).ceil() as usize).max(r + 1);
@@ -1026,6 +1068,46 @@ mod tests {
         assert_eq!(few[0].prefix, Some(other));
         let many = run(40, 1);
         assert!(many.is_empty(), "{many:#?}");
+    }
+
+    /// Without a RIB the baseline is learned from announcements: while the number of peers
+    /// known to see the AS is still climbing, withdrawals are no loss; once it has held still
+    /// for `WARMUP_STABLE_SECS`, the same withdrawals are a disconnection.
+    #[test]
+    fn no_loss_while_a_baseline_without_a_rib_is_forming() {
+        let detect = DetectRules {
+            min_duration_secs: 0,
+            max_residual: Residual::Peers(0),
+            restore_fraction: 0.5,
+            min_peers: 3,
+        };
+        let mut h = Harness {
+            tracker: Tracker::new(EligibilityRules::default(), &[A], &[]),
+            detector: Detector::new(detect),
+            now: Timestamp::from_secs(0),
+            peers: 6,
+        };
+        let path = |i: u32| format!("{} 3549 {A}", 65000 + i);
+        // Peers are heard from one a minute: the baseline climbs to 6.
+        for i in 1..=6 {
+            h.announce(i, 60 * i64::from(i), &path(i));
+        }
+        // Four minutes later, before it held still for 15: everyone withdraws, then returns.
+        for i in 1..=6 {
+            h.withdraw(i, 600 + i64::from(i));
+        }
+        for i in 1..=6 {
+            h.announce(i, 700 + i64::from(i), &path(i));
+        }
+        // Long after it settled, the same withdrawals are news.
+        h.minute(6, |_| 0);
+        for i in 1..=6 {
+            h.withdraw(i, 3000 + i64::from(i));
+        }
+        let events = h.finish(4000);
+        assert_eq!(kinds(&events), ["disconnected"], "{events:#?}");
+        assert_eq!(events[0].time, Timestamp::from_secs(3006));
+        assert!(events[0].evidence.partial_baseline);
     }
 
     #[test]

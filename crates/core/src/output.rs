@@ -17,6 +17,7 @@ pub enum OutputFormat {
     Json,
     /// One row per event.
     Csv,
+    /// A Markdown table of the events, then the summary.
     Markdown,
 }
 
