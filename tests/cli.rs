@@ -461,3 +461,14 @@ fn asns_as_printed_and_durations_with_units() {
         ),
     ]);
 }
+
+#[test]
+fn one_file_is_one_file_in_the_summary() {
+    let rib = sample("mccolo-2008-11/bgpdata/2008.11/RIBS/rib.20081110.0000.bz2");
+    let out = cutoff()
+        .args(["scan", "--asn", "26780", "--format", "table", &rib])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Read 1 file from route-views2 ("), "{text}");
+}

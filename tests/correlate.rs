@@ -793,3 +793,29 @@ fn asn_filter_and_gzip_telemetry() {
         none.stderr
     );
 }
+
+/// A timeline given where events are expected is said to be one (exit 2), not read as
+/// "0 events" with a warning and exit 0.
+#[test]
+fn a_timeline_given_as_events_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let timeline = dir.path().join("timeline.jsonl");
+    let out = cutoff()
+        .args(["timeline", "--asn", "26780", "--format", "jsonl"])
+        .arg(sample("mccolo-2008-11"))
+        .output()
+        .expect("runs");
+    std::fs::write(&timeline, &out.stdout).expect("write");
+    let out = cutoff()
+        .args(["correlate", "--events"])
+        .arg(&timeline)
+        .args(["--telemetry", &sample("spam-2008/spam-hourly.csv")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("timeline.jsonl") && err.contains("line 1") && err.contains("cutoff timeline"),
+        "{err}"
+    );
+}

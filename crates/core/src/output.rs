@@ -76,8 +76,9 @@ fn summary_lines(s: &RunSummary) -> Vec<String> {
     let t = &s.thresholds;
     let mut lines = vec![
         format!(
-            "Read {} files from {} ({} records, {} elements), {} to {}.",
+            "Read {} file{} from {} ({} records, {} elements), {} to {}.",
             s.files_read,
+            if s.files_read == 1 { "" } else { "s" },
             s.collectors.join(", "),
             s.records,
             s.elements,

@@ -453,6 +453,12 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRef>, TelemetryError> {
                 format!("not JSON ({e}): expected the JSON Lines of cutoff scan --format jsonl"),
             )
         })?;
+        if v.get("type").and_then(|t| t.as_str()) == Some("visibility") {
+            return Err(err(
+                Some(n),
+                "a visibility point of cutoff timeline, not an event: --events wants the JSON Lines of cutoff scan --format jsonl".into(),
+            ));
+        }
         if let Some(e) = event_from_json(&v).map_err(|m| err(Some(n), m))? {
             out.push(e);
         }
