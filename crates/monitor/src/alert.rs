@@ -276,12 +276,11 @@ impl Sink for Http {
         &self.name
     }
     fn deliver(&mut self, alert: &Alert) -> Result<(), String> {
-        let mut wait = Duration::from_secs(self.config.retry_backoff.0 as u64);
+        let mut waits = retry_waits(self.config.retry_backoff.0, self.config.retries);
         let mut last = String::new();
         for attempt in 0..=self.config.retries {
             if attempt > 0 {
-                std::thread::sleep(wait);
-                wait *= 2;
+                std::thread::sleep(waits.next().unwrap_or(MAX_RETRY_WAIT));
             }
             match self.post(alert) {
                 Ok(()) => return Ok(()),
@@ -293,6 +292,24 @@ impl Sink for Http {
             self.config.retries as u64 + 1
         ))
     }
+}
+
+/// The longest single wait between two attempts: an alert not delivered is kept for the next
+/// run anyway, so a run never waits hours on one sink.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+
+/// The waits before each retry: `backoff` seconds, doubled each time, each at most
+/// [`MAX_RETRY_WAIT`] (doubling never overflows).
+fn retry_waits(backoff: i64, retries: u32) -> impl Iterator<Item = Duration> {
+    let first = Duration::from_secs(backoff.max(0).unsigned_abs()).min(MAX_RETRY_WAIT);
+    std::iter::successors(Some(first), |w| {
+        Some(
+            w.checked_mul(2)
+                .unwrap_or(MAX_RETRY_WAIT)
+                .min(MAX_RETRY_WAIT),
+        )
+    })
+    .take(retries as usize)
 }
 
 struct Exec {
@@ -472,5 +489,16 @@ mod tests {
         );
         let e = missing.deliver(&a).unwrap_err();
         assert!(e.contains("cannot run /nonexistent/notify"), "{e}");
+    }
+
+    #[test]
+    fn retry_waits_double_and_stay_bounded() {
+        let w: Vec<u64> = retry_waits(2, 5).map(|d| d.as_secs()).collect();
+        assert_eq!(w, [2, 4, 8, 16, 32]);
+        // Many retries of a long backoff: no overflow, no wait above the cap.
+        let w: Vec<Duration> = retry_waits(86_400, 40).collect();
+        assert_eq!(w.len(), 40);
+        assert!(w.iter().all(|d| *d == MAX_RETRY_WAIT));
+        assert_eq!(retry_waits(2, 0).count(), 0);
     }
 }

@@ -430,6 +430,9 @@ pub struct HttpSink {
 fn default_http_timeout() -> Secs {
     Secs(10)
 }
+/// Most retries of a webhook within one run (each wait is at most 5 minutes).
+pub const MAX_RETRIES: u32 = 10;
+
 fn default_retries() -> u32 {
     3
 }
@@ -672,6 +675,12 @@ fn validate_sink(i: usize, s: &SinkConfig) -> Result<(), String> {
                 && v.is_empty()
             {
                 return Err(format!("{key}.bearer_token_env: empty variable name"));
+            }
+            if h.retries > MAX_RETRIES {
+                return Err(format!(
+                    "{key}.retries: {} is too many (at most {MAX_RETRIES}; an undelivered alert is kept for the next run)",
+                    h.retries
+                ));
             }
             Ok(())
         }
@@ -966,5 +975,14 @@ mod tests {
             assert!(e.contains("at most 100 years"), "{e}");
         }
         assert!(MonitorConfig::parse(&format!("ledger_keep = \"3650d\"\n{base}")).is_ok());
+    }
+
+    #[test]
+    fn webhook_retries_are_bounded() {
+        let base = "[[watch]]\nasn = 26780\n[source]\nmirror = [\"m\"]\n[[sink]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n";
+        let e =
+            MonitorConfig::parse(&format!("{base}retries = 4294967295\n")).expect_err("too many");
+        assert!(e.contains("retries") && e.contains("at most 10"), "{e}");
+        assert!(MonitorConfig::parse(&format!("{base}retries = 10\n")).is_ok());
     }
 }
