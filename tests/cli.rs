@@ -459,6 +459,19 @@ fn asns_as_printed_and_durations_with_units() {
             &["dump", "--asn", "AS", "samples/mccolo-2008-11"],
             "is not an AS number",
         ),
+        (
+            &[
+                "scan",
+                "--asn",
+                "26780",
+                "--exclude-peer",
+                "AS3277",
+                "--exclude-peer",
+                "nobody",
+                "samples/mccolo-2008-11",
+            ],
+            "--exclude-peer \"nobody\": expected an IP address or an AS number",
+        ),
     ]);
 }
 

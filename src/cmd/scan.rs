@@ -176,9 +176,11 @@ impl ScanArgs {
             return Err(UsageError::Invalid("--from is after --to".into()));
         }
         let (exclude_asns, exclude_ips) =
-            split_peers(&args.exclude_peers, parse_asn).map_err(|p| {
+            // `i` indexes the list it was found in.
+            split_peers(&args.exclude_peers, parse_asn).map_err(|i| {
                 UsageError::Invalid(format!(
-                    "--exclude-peer {p:?}: expected an IP address or an AS number"
+                    "--exclude-peer {:?}: expected an IP address or an AS number",
+                    args.exclude_peers[i]
                 ))
             })?;
         args.archive_collectors()?;

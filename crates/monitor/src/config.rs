@@ -538,12 +538,11 @@ impl MonitorConfig {
             }
         }
         self.validate_source()?;
-        for (i, p) in self.thresholds.exclude_peers.iter().enumerate() {
-            if p.parse::<std::net::IpAddr>().is_err() && parse_asn(p).is_none() {
-                return Err(format!(
-                    "thresholds.exclude_peers[{i}]: {p:?} is neither an IP address nor an AS number"
-                ));
-            }
+        if let Err(i) = split_peers(&self.thresholds.exclude_peers, parse_asn) {
+            return Err(format!(
+                "thresholds.exclude_peers[{i}]: {:?} is neither an IP address nor an AS number",
+                self.thresholds.exclude_peers[i]
+            ));
         }
         for (i, s) in self.sinks.iter().enumerate() {
             validate_sink(i, s)?;
@@ -984,5 +983,18 @@ mod tests {
             MonitorConfig::parse(&format!("{base}retries = 4294967295\n")).expect_err("too many");
         assert!(e.contains("retries") && e.contains("at most 10"), "{e}");
         assert!(MonitorConfig::parse(&format!("{base}retries = 10\n")).is_ok());
+    }
+
+    #[test]
+    fn a_bad_excluded_peer_is_named_with_its_index() {
+        let text = "[[watch]]\nasn = 26780\n[source]\nmirror = [\"m\"]\n\
+                    [thresholds]\nexclude_peers = [\"AS3277\", \"nobody\"]\n";
+        let e = MonitorConfig::parse(text).expect_err("bad peer");
+        assert!(
+            e.contains(
+                "thresholds.exclude_peers[1]: \"nobody\" is neither an IP address nor an AS number"
+            ),
+            "{e}"
+        );
     }
 }

@@ -162,7 +162,6 @@ impl Pipeline {
             })
             .collect();
         let helpers = lanes::helpers_per_lane(self.helpers, &lanes);
-        let ready = self.downloads.clone();
         let files =
             thread::scope(|scope| {
                 let mut receivers = Vec::new();
@@ -170,9 +169,9 @@ impl Pipeline {
                 for ((group, base), helpers) in lanes.iter().zip(bases).zip(helpers) {
                     let (tx, rx) = bounded::<Vec<Msg>>(64);
                     let watch = watch.clone();
-                    let ready = ready.clone();
+                    let gate = Arc::clone(&gate);
                     handles.push(scope.spawn(move || {
-                        reader::read_collector(group, base, watch, tx, helpers, ready)
+                        reader::read_collector(group, base, watch, tx, helpers, gate)
                     }));
                     receivers.push(rx);
                 }

@@ -77,20 +77,20 @@ impl ScanPlan {
 }
 
 /// Excluded peers as written (`62.72.136.2`, `AS3277`), split into AS numbers and IPs with
-/// `parse_asn`; the first entry that is neither comes back as the error.
+/// `parse_asn`; the index of the first entry that is neither comes back as the error.
 pub fn split_peers(
     peers: &[String],
     parse_asn: fn(&str) -> Option<u32>,
-) -> Result<(Vec<u32>, Vec<std::net::IpAddr>), &str> {
+) -> Result<(Vec<u32>, Vec<std::net::IpAddr>), usize> {
     let mut asns = Vec::new();
     let mut ips = Vec::new();
-    for p in peers {
+    for (i, p) in peers.iter().enumerate() {
         if let Ok(ip) = p.parse() {
             ips.push(ip);
         } else if let Some(a) = parse_asn(p) {
             asns.push(a);
         } else {
-            return Err(p);
+            return Err(i);
         }
     }
     Ok((asns, ips))

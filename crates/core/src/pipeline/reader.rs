@@ -20,14 +20,15 @@ pub(crate) const BATCH: usize = 2048;
 
 /// Read one collector's files in order, filter, and send batches of messages. Update files
 /// are decompressed into memory by `helpers` other threads (and this one, when it would
-/// otherwise wait; see [`parse::ahead`]); RIBs and unknown files are streamed.
+/// otherwise wait; see [`parse::ahead`]); RIBs and unknown files are streamed. Every file is
+/// read once `gate` says it may be (downloaded, or local).
 pub(crate) fn read_collector(
     group: &CollectorFiles,
     base: u32,
     mut watch: Watch,
     tx: Sender<Vec<Msg>>,
     helpers: usize,
-    ready: Option<Arc<dyn Gate>>,
+    gate: Arc<dyn Gate>,
 ) -> Vec<FileReport> {
     let mut reports = Vec::new();
     // Per-peer minute counters belong to the stream, not to a file: a minute that two files
@@ -40,7 +41,6 @@ pub(crate) fn read_collector(
         closed: false,
     };
     let in_memory = |f: &MrtFile| f.kind == FileKind::Updates;
-    let gate: Arc<dyn Gate> = ready.unwrap_or_else(|| Arc::new(parse::ahead::Local));
     let jobs = group.files.iter().filter(|f| in_memory(f));
     let mut ahead = parse::ahead::Ahead::start(
         jobs.map(|f| f.path.clone()).collect(),
