@@ -54,7 +54,22 @@ fn february_2008_single_peer_withdrawals_are_not_takedowns() {
         "27595",
         &dir.join("routeviews-2008").display().to_string(),
     ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The folder holds a few files of 02-20 and 02-23, then all of 02-24: the steps between
+    // them are holes, named as gaps (exit 3), and none hides or invents an event.
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let holes: Vec<&str> = r.summary["gaps"]
+        .as_array()
+        .expect("gaps")
+        .iter()
+        .filter_map(|g| g["file"].as_str())
+        .collect();
+    assert_eq!(holes.len(), 4, "{holes:?}");
+    assert!(holes[0].contains("between 2008-02-20T15:36:00Z and 2008-02-20T21:11:00Z"));
+    assert!(holes[3].contains("between 2008-02-23T23:35:00Z and 2008-02-24T00:07:00Z"));
+    assert_eq!(
+        r.summary["files_read"], 99,
+        "placeholders are not files read"
+    );
     for kind in ["disconnected", "upstream_lost", "inconclusive"] {
         assert!(r.of_kind(kind).is_empty(), "{kind}: {:#?}", r.events);
     }

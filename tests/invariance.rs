@@ -67,7 +67,8 @@ fn archive_name(secs: i64) -> String {
 }
 
 /// The records cut into files of `minutes` (by record time), written into `dir` with names
-/// from `name(index, start)`. Returns the paths in time order.
+/// from `name(index, start)`. Like a collector rotating its files, a quiet interval still
+/// gets its (empty) file: a missing one is a hole. Returns the paths in time order.
 fn cut(
     records: &[Record],
     minutes: i64,
@@ -75,9 +76,14 @@ fn cut(
     name: &dyn Fn(usize, i64) -> String,
 ) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).expect("mkdir");
+    let span = minutes * 60;
     let mut groups: Vec<(i64, Vec<&Record>)> = Vec::new();
     for r in records {
-        let start = r.secs - r.secs.rem_euclid(minutes * 60);
+        let start = r.secs - r.secs.rem_euclid(span);
+        while groups.last().is_some_and(|(s, _)| s + span < start) {
+            let next = groups.last().map_or(start, |(s, _)| s + span);
+            groups.push((next, Vec::new()));
+        }
         match groups.last_mut() {
             Some((s, g)) if *s == start => g.push(r),
             _ => groups.push((start, vec![r])),

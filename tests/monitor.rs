@@ -280,6 +280,72 @@ fn a_missing_file_is_a_gap_reported_once_and_a_late_one_is_not_read_out_of_order
     assert_eq!(mon.checkpoint()["retry"].as_array().map(Vec::len), Some(0));
 }
 
+/// One rule for holes: a missing update file is a gap (exit 3) in `scan` and in `monitor`
+/// alike, and neither goes blind until a RIB that never comes. With one file missing before
+/// the cut and one while McColo was dark, both find the same four events, and no
+/// `inconclusive` (visibility did not change across either hole).
+#[test]
+fn a_hole_is_the_same_gap_in_scan_and_monitor_and_blinds_neither() {
+    let mon = Mon::new("");
+    let cfg = mon.path("monitor.toml");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(
+        &cfg,
+        text.replace("settle = \"0s\"", "settle = \"0s\"\ngrace = \"0s\""),
+    )
+    .expect("config");
+    let updates = mon.path("mirror/bgpdata/2008.11/UPDATES");
+    let mut keys = BTreeSet::new();
+    for (i, (from, to, hole)) in [
+        (
+            "updates.00000000",
+            "updates.20081112",
+            "updates.20081111.1000.bz2",
+        ),
+        (
+            "updates.20081112",
+            "updates.20081116",
+            "updates.20081113.1200.bz2",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        mon.copy(i == 0, from, to);
+        std::fs::remove_file(updates.join(hole)).expect("remove one file");
+        let r = mon.run(&[]);
+        assert_eq!(r.code, Some(3), "run {i}: a gap: {}", r.stderr);
+        assert!(r.stderr.contains("no update file between"), "{}", r.stderr);
+        keys.extend(mon.alert_file_keys());
+    }
+    let scan = common::scan(&["--asn", "26780", &mon.path("mirror").display().to_string()]);
+    assert_eq!(scan.code, 3, "scan reports the holes too: {}", scan.stderr);
+    let gaps: Vec<String> = scan.summary["gaps"]
+        .as_array()
+        .expect("gaps")
+        .iter()
+        .map(|g| g["file"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert!(gaps[0].contains("between 2008-11-11T09:45:00Z and 2008-11-11T10:15:00Z"));
+    assert_eq!(
+        scan.summary["files_read"], 575,
+        "placeholders are not files read"
+    );
+    let scanned: BTreeSet<String> = scan.events.iter().map(scan_key).collect();
+    assert_eq!(keys, scanned, "monitor and scan agree");
+    assert_eq!(
+        scanned,
+        BTreeSet::from([
+            "AS26780/disconnected/2008-11-11T21:33:00Z".to_string(),
+            "AS26780/upstream_gained/2008-11-15T03:12:17Z/AS1299".to_string(),
+            "AS26780/restored/2008-11-15T03:13:18Z".to_string(),
+            "AS26780/disconnected/2008-11-15T15:41:53Z".to_string(),
+        ]),
+        "the events of the whole sample"
+    );
+}
+
 /// A webhook on loopback: answers with the scripted statuses (then 200) and records every
 /// request's headers and body.
 struct Listener {

@@ -2,6 +2,7 @@
 
 /// One clear stderr line per problem of a file; counts of cut records as a note.
 pub fn report_file_problems(name: &str, stats: &cutoff_core::parse::FileStats) {
+    let name = cutoff_core::files::display_name(name);
     if let Some(p) = &stats.problem {
         tracing::error!("{name}: {p}");
     }

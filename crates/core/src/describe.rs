@@ -2,8 +2,34 @@
 
 use crate::detect::{Event, EventKind};
 
-/// One sentence per event, for the table and Markdown outputs.
+/// One sentence per event, for the table and Markdown outputs; an event whose moment is
+/// known only to an interval says so first.
 pub fn describe(e: &Event) -> String {
+    match e.time_bounds {
+        Some(bounds) => format!("{} {}", between(bounds), describe_event(e)),
+        None => describe_event(e),
+    }
+}
+
+/// "Between 21:15:00 and 21:30:12 (not seen in the data):" for an event dated by an interval.
+pub fn between(bounds: [crate::model::Timestamp; 2]) -> String {
+    let [earliest, latest] = bounds;
+    let same_day = earliest.secs.div_euclid(86_400) == latest.secs.div_euclid(86_400);
+    let first = if same_day {
+        earliest.to_datetime().format("%H:%M:%S").to_string()
+    } else {
+        earliest
+            .to_datetime()
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    format!(
+        "Between {first} and {} (the moment itself is not in the data: a hole, or a RIB that disagreed with the updates):",
+        latest.to_datetime().format("%H:%M:%S")
+    )
+}
+
+fn describe_event(e: &Event) -> String {
     let a = e.asn;
     let ev = &e.evidence;
     match e.event {

@@ -130,8 +130,13 @@ impl EventKind {
 pub struct Event {
     pub event: EventKind,
     pub asn: u32,
-    /// When the condition began (not when it was confirmed).
+    /// When the condition began (not when it was confirmed): the message that made it true,
+    /// or, where the moment is known only to an interval, its latest bound.
     pub time: Timestamp,
+    /// `[earliest, latest]` when the change is known only to an interval: it was first seen
+    /// after a hole in a collector's data, or where a RIB disagreed with the updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_bounds: Option<[Timestamp; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,6 +171,7 @@ impl Event {
             event: kind,
             asn,
             time,
+            time_bounds: None,
             upstream: None,
             prefix: None,
             last_upstreams: None,
@@ -240,6 +246,9 @@ struct AsDetect {
     /// The baseline learned from announcements (no RIB): see [`Warmup`].
     #[serde(default)]
     warmup: Warmup,
+    /// A hole in some collector's data began here and conclusions wait for its end.
+    #[serde(default)]
+    blind_from: Option<Timestamp>,
 }
 
 /// Without a RIB, who sees an AS is learned from announcements, and the number of eligible
@@ -303,6 +312,17 @@ impl Detector {
     pub fn observe(&mut self, snap: Snapshot) {
         let rules = self.rules.clone();
         let d = self.per_as.entry(snap.asn).or_default();
+        // While a collector whose peers count has a hole, nothing changes: no condition starts
+        // or ends on data known to be incomplete. The first look after the hole sees what
+        // changed in it, dated with bounds from the hole's start.
+        if let Some(since) = snap.blind_since {
+            d.blind_from = Some(d.blind_from.map_or(since, |b| b.min(since)));
+            return;
+        }
+        let mut snap = snap;
+        if let Some(hole) = d.blind_from.take() {
+            snap.uncertain_since = Some(snap.uncertain_since.map_or(hole, |u| u.min(hole)));
+        }
         // The residual is taken of the usual number of eligible peers, so that it does not
         // jitter as single peers come and go.
         let r = rules.max_residual.peers(snap.eligible.max(d.peak_eligible));
@@ -715,7 +735,12 @@ fn evidence(p: &Pending, confirmed: Timestamp, before: usize, after: usize) -> E
 }
 
 fn base_event(kind: EventKind, asn: u32, p: &Pending, ev: Evidence) -> Event {
-    Event::new(kind, asn, p.since, ev)
+    let mut e = Event::new(kind, asn, p.since, ev);
+    e.time_bounds =
+        p.at.uncertain_since
+            .filter(|earliest| *earliest < p.since)
+            .map(|earliest| [earliest, p.since]);
+    e
 }
 
 fn disconnected_event(asn: u32, p: &Pending, now: Timestamp) -> Event {
@@ -1010,6 +1035,116 @@ mod tests {
         assert_eq!(events[0].time, Timestamp::from_secs(103));
         assert_eq!(events[0].upstreams, Some(vec![6939]));
         assert_eq!(events[0].evidence.peers_before, 3);
+    }
+
+    fn hole(h: &mut Harness, at: i64) {
+        h.send(Msg::Gap {
+            time: Timestamp::from_secs(at),
+            collector: CollectorId::new("c"),
+            reason: "missing".into(),
+            hole: true,
+        });
+    }
+
+    /// Jump to `at`, every peer speaking there: the collector's first words after a hole.
+    fn speak_at(h: &mut Harness, at: i64) {
+        for i in 1..=h.peers {
+            h.send(Msg::Activity {
+                time: Timestamp::from_secs(at),
+                peer: peer(i),
+                messages: 1,
+                withdrawals: 0,
+            });
+        }
+    }
+
+    /// A hole in the only collector's data blinds nothing for hours and raises no
+    /// `inconclusive`: visibility was the same before and after it.
+    #[test]
+    fn a_hole_with_nothing_changed_across_it_is_no_event() {
+        let mut h = Harness::new(6, |_| 3549, 900);
+        h.minute(6, |_| 0);
+        hole(&mut h, 120);
+        speak_at(&mut h, 1020);
+        let events = h.finish(5000);
+        assert!(events.is_empty(), "{events:#?}");
+    }
+
+    /// What changed inside a hole is first seen after it: the event is dated by its latest
+    /// bound and carries the interval.
+    #[test]
+    fn a_change_first_seen_after_a_hole_has_time_bounds() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        h.minute(6, |_| 0);
+        hole(&mut h, 120);
+        // The last three routes via AS3549 are found gone when the collector speaks again.
+        for i in 1..=3 {
+            h.announce(i, 1020, &format!("{} 6939 {A}", 65000 + i));
+        }
+        let events = h.finish(5000);
+        assert_eq!(kinds(&events), ["upstream_lost"], "{events:#?}");
+        assert_eq!(events[0].time, Timestamp::from_secs(1020));
+        assert_eq!(
+            events[0].time_bounds,
+            Some([Timestamp::from_secs(120), Timestamp::from_secs(1020)])
+        );
+    }
+
+    /// A change seen by its own message, away from any hole, has an exact time.
+    #[test]
+    fn a_change_after_the_collector_spoke_again_is_exact() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        h.minute(6, |_| 0);
+        hole(&mut h, 120);
+        speak_at(&mut h, 1020);
+        h.minute(6, |_| 0);
+        for i in 1..=3 {
+            h.announce(i, 1200 + i64::from(i), &format!("{} 6939 {A}", 65000 + i));
+        }
+        let events = h.finish(5000);
+        assert_eq!(kinds(&events), ["upstream_lost"], "{events:#?}");
+        assert_eq!(events[0].time, Timestamp::from_secs(1203));
+        assert_eq!(events[0].time_bounds, None);
+    }
+
+    /// Where a RIB disagrees with the updates, the change happened between the last message
+    /// for the route and the dump.
+    #[test]
+    fn a_rib_that_disagrees_with_the_updates_dates_the_change_with_bounds() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        h.minute(6, |_| 0);
+        for i in 1..=3 {
+            h.announce(i, 200, &format!("{} 3549 {A}", 65000 + i));
+        }
+        h.minute(6, |_| 0);
+        let dump = Timestamp::from_secs(7200);
+        h.send(Msg::RibBegin {
+            time: dump,
+            collector: CollectorId::new("c"),
+        });
+        for i in 1..=6 {
+            h.send(Msg::RibRoute {
+                time: dump,
+                peer: peer(i),
+                prefix: pfx(),
+                attrs: attrs(&format!("{} 6939 {A}", 65000 + i)),
+                file: 0,
+            });
+        }
+        let tables = (1..=6).map(|i| (peer(i), 1000)).collect();
+        h.send(Msg::RibEnd {
+            time: dump,
+            collector: CollectorId::new("c"),
+            tables,
+        });
+        let events = h.finish(10_000);
+        let lost: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.event == EventKind::UpstreamLost)
+            .collect();
+        assert_eq!(lost.len(), 1, "{events:#?}");
+        assert_eq!(lost[0].time, dump);
+        assert_eq!(lost[0].time_bounds, Some([Timestamp::from_secs(200), dump]));
     }
 
     /// With few eligible peers an upstream half of them use is still an upstream: its loss is

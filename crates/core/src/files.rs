@@ -30,6 +30,116 @@ pub struct MrtFile {
     pub start: Option<Timestamp>,
 }
 
+/// How the path of a missing file's placeholder begins: `(missing: REASON)`.
+pub const MISSING_PREFIX: &str = "(missing: ";
+
+impl MrtFile {
+    /// A placeholder for update data known to be missing, at the time it should have started.
+    /// Reading it reads nothing; the reader reports it as a gap (a hole in the collector's
+    /// stream), never as a file read.
+    pub fn missing(collector: CollectorId, start: Timestamp, reason: &str) -> MrtFile {
+        MrtFile {
+            path: PathBuf::from(format!("{MISSING_PREFIX}{reason})")),
+            collector,
+            kind: FileKind::Updates,
+            start: Some(start),
+        }
+    }
+
+    pub fn is_missing(&self) -> bool {
+        is_missing_path(&self.path.to_string_lossy())
+    }
+}
+
+/// Whether a path (as reports print it) names a placeholder for missing data.
+pub fn is_missing_path(path: &str) -> bool {
+    path.starts_with(MISSING_PREFIX)
+}
+
+/// How messages name a file: its path, or for a placeholder what is missing.
+pub fn display_name(path: &str) -> &str {
+    path.strip_prefix(MISSING_PREFIX)
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(path)
+}
+
+/// The problem a placeholder for missing data reports.
+pub const MISSING_PROBLEM: &str =
+    "missing from the input: a gap; a change first seen after it is dated with time bounds";
+
+/// Expected time between update files (seconds): the median step between the starts given
+/// (when there are at least three steps), else the archive's cadence by collector name
+/// (RouteViews 15 min, RIS 5 min), else unknown (no hole is looked for).
+pub fn update_cadence(collector: &str, starts: &[i64]) -> Option<i64> {
+    let mut steps: Vec<i64> = starts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 0)
+        .collect();
+    if steps.len() >= 3 {
+        steps.sort_unstable();
+        return Some(steps[steps.len() / 2]);
+    }
+    if collector.starts_with("rrc") {
+        Some(300)
+    } else if collector.starts_with("route-views") {
+        Some(900)
+    } else {
+        None
+    }
+}
+
+/// Whether update files starting at `prev` and then `next` leave a hole: a step of more than
+/// one and a half cadences (collectors start files a little late or early, never half a
+/// file's span).
+pub fn is_hole(prev: i64, next: i64, cadence: i64) -> bool {
+    (next - prev) * 2 > cadence * 3
+}
+
+/// Put a placeholder ([`MrtFile::missing`]) where a collector's update files leave a hole, so
+/// that `scan`, `timeline` and `monitor` all read a hole the same way: as a gap, dated where
+/// the missing file should have started. Files must be in reading order.
+pub fn mark_holes(group: &mut CollectorFiles) {
+    let starts: Vec<i64> = group
+        .files
+        .iter()
+        .filter(|f| f.kind == FileKind::Updates)
+        .filter_map(|f| f.start.map(|t| t.secs))
+        .collect();
+    let Some(cadence) = update_cadence(group.collector.as_str(), &starts) else {
+        return;
+    };
+    let mut files = Vec::with_capacity(group.files.len());
+    let mut prev: Option<i64> = None;
+    for f in group.files.drain(..) {
+        if f.kind == FileKind::Updates
+            && let Some(start) = f.start.map(|t| t.secs)
+        {
+            if let Some(p) = prev
+                && is_hole(p, start, cadence)
+            {
+                let reason = hole_reason(group.collector.as_str(), p, start, cadence);
+                let at = Timestamp::from_secs(p + cadence);
+                files.push(MrtFile::missing(group.collector.clone(), at, &reason));
+            }
+            prev = Some(start);
+        }
+        files.push(f);
+    }
+    group.files = files;
+}
+
+/// How a hole between update files is named, in warnings and in the summary's gaps.
+pub fn hole_reason(collector: &str, prev: i64, next: i64, cadence: i64) -> String {
+    let t = |s: i64| Timestamp::from_secs(s).rfc3339();
+    format!(
+        "{collector}: no update file between {} and {} (expected every {})",
+        t(prev),
+        t(next),
+        crate::units::duration_text(cadence)
+    )
+}
+
 /// One collector's files, in the order they must be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectorFiles {
@@ -266,6 +376,81 @@ pub fn kind_and_time(path: &Path) -> (FileKind, Option<Timestamp>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn updates(collector: &str, starts: &[&str]) -> CollectorFiles {
+        let files = starts
+            .iter()
+            .map(|s| {
+                let path = PathBuf::from(format!("updates.{s}.bz2"));
+                let (kind, start) = kind_and_time(&path);
+                MrtFile {
+                    path,
+                    collector: CollectorId::new(collector),
+                    kind,
+                    start,
+                }
+            })
+            .collect();
+        CollectorFiles {
+            collector: CollectorId::new(collector),
+            files,
+        }
+    }
+
+    #[test]
+    fn a_missing_update_file_becomes_a_placeholder_where_it_should_have_started() {
+        let mut c = updates(
+            "route-views2",
+            &[
+                "20081111.0000",
+                "20081111.0015",
+                "20081111.0045",
+                "20081111.0100",
+            ],
+        );
+        mark_holes(&mut c);
+        let missing: Vec<&MrtFile> = c.files.iter().filter(|f| f.is_missing()).collect();
+        assert_eq!(missing.len(), 1);
+        assert_eq!(
+            missing[0].start.map(Timestamp::rfc3339).as_deref(),
+            Some("2008-11-11T00:30:00Z")
+        );
+        assert_eq!(c.files[2].path, missing[0].path, "in reading order");
+        assert_eq!(
+            display_name(&missing[0].path.display().to_string()),
+            "route-views2: no update file between 2008-11-11T00:15:00Z and 2008-11-11T00:45:00Z (expected every 15m)"
+        );
+    }
+
+    #[test]
+    fn files_a_little_late_or_a_stranger_with_unknown_cadence_leave_no_hole() {
+        let mut late = updates(
+            "route-views2",
+            &[
+                "20080224.1807",
+                "20080224.1822",
+                "20080224.1838",
+                "20080224.1852",
+            ],
+        );
+        mark_holes(&mut late);
+        assert!(late.files.iter().all(|f| !f.is_missing()));
+        let mut lab = updates("lab", &["20261123.1500", "20261123.1600"]);
+        mark_holes(&mut lab);
+        assert_eq!(lab.files.len(), 2, "no cadence known, no hole guessed");
+        // RIS files every 5 minutes: a 10-minute step is a hole once the median says so.
+        let mut ris = updates(
+            "rrc00",
+            &[
+                "20161102.0000",
+                "20161102.0005",
+                "20161102.0010",
+                "20161102.0020",
+            ],
+        );
+        mark_holes(&mut ris);
+        assert_eq!(ris.files.iter().filter(|f| f.is_missing()).count(), 1);
+    }
 
     #[test]
     fn collector_from_archive_layouts() {

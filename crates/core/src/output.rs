@@ -112,7 +112,11 @@ fn summary_lines(s: &RunSummary) -> Vec<String> {
         ));
     }
     for g in &s.gaps {
-        lines.push(format!("Gap: {}: {}", g.file, g.problem));
+        lines.push(format!(
+            "Gap: {}: {}",
+            crate::files::display_name(&g.file),
+            g.problem
+        ));
     }
     for p in &s.pending_at_end {
         lines.push(format!("Unconfirmed at end of input: {p}"));

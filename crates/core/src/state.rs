@@ -51,11 +51,14 @@ pub enum Msg {
         messages: u32,
         withdrawals: u32,
     },
-    /// Part of a collector's input is missing or unreadable from `time` on.
+    /// Part of a collector's input is missing or unreadable from `time` on. A `hole` in the
+    /// update stream lasts until the collector speaks again; otherwise (a RIB cut short) the
+    /// dump being read is dropped and the updates go on.
     Gap {
         time: Timestamp,
         collector: CollectorId,
         reason: String,
+        hole: bool,
     },
 }
 
@@ -180,6 +183,14 @@ pub struct Snapshot {
     pub collectors: BTreeSet<CollectorId>,
     /// No RIB was read for some collector: eligibility and baseline come from announcements.
     pub partial: bool,
+    /// A collector whose peers would count has had a hole in its data since this time: no
+    /// conclusion can be drawn until it speaks again.
+    #[serde(default)]
+    pub blind_since: Option<Timestamp>,
+    /// A change first seen in this snapshot may have happened at any moment since this time
+    /// (after a hole, or where a RIB disagreed with the updates): its time has bounds.
+    #[serde(default)]
+    pub uncertain_since: Option<Timestamp>,
 }
 
 impl Snapshot {
@@ -233,7 +244,11 @@ struct Session {
 #[derive(Clone, Default, Serialize, Deserialize)]
 struct CollectorState {
     has_rib: bool,
+    /// A hole in the update stream began here; it ends when the collector speaks again.
     missing_since: Option<Timestamp>,
+    /// When this collector's view was last known whole: its first message, or its last RIB.
+    #[serde(default)]
+    known_since: Option<Timestamp>,
     #[serde(with = "crate::model::pairs_opt")]
     rib_pending: Option<HashMap<(usize, Prefix), RouteInfo>>,
 }
@@ -246,6 +261,10 @@ struct WatchedAs {
     last_via: BTreeMap<u32, LastSeen>,
     last_prefix: BTreeMap<Prefix, LastSeen>,
     dirty: bool,
+    /// A RIB disagreed with the updates for this AS's routes: the change it made happened at
+    /// an unknown moment since this time (taken by the next snapshot).
+    #[serde(default)]
+    uncertain_since: Option<Timestamp>,
 }
 
 /// The routing state of every session for the watched prefixes. Serialisable so that
@@ -395,10 +414,17 @@ impl Tracker {
                 withdrawals,
             } => self.apply_activity(time, &peer, messages, withdrawals),
             Msg::Gap {
-                time, collector, ..
+                time,
+                collector,
+                hole,
+                ..
             } => {
                 let c = self.collectors.entry(collector).or_default();
-                c.missing_since.get_or_insert(time);
+                if hole {
+                    c.missing_since.get_or_insert(time);
+                } else {
+                    c.rib_pending = None;
+                }
                 self.mark_all_dirty();
             }
         }
@@ -428,6 +454,7 @@ impl Tracker {
         attrs: Option<Arc<RouteAttrs>>,
         file: u32,
     ) {
+        self.end_hole(&peer.collector, time);
         let s = self.session(peer);
         self.touch(s, time);
         let new = attrs.map(|a| route_info(a, time));
@@ -521,7 +548,29 @@ impl Tracker {
         }
     }
 
+    /// A collector that speaks again after a hole counts again. Its first words must fall in
+    /// a later minute than the hole began: a stream's per-minute counters are stamped at the
+    /// end of their minute and may still belong to the data before the hole.
+    fn end_hole(&mut self, collector: &CollectorId, time: Timestamp) {
+        if !self.collectors.contains_key(collector) {
+            // First words of this collector (looking first spares a clone per message).
+            self.collectors
+                .insert(collector.clone(), CollectorState::default());
+        }
+        let Some(c) = self.collectors.get_mut(collector) else {
+            return; // inserted just above
+        };
+        c.known_since.get_or_insert(time);
+        if c.missing_since
+            .is_some_and(|t| time.secs / 60 > t.secs / 60)
+        {
+            c.missing_since = None;
+            self.mark_all_dirty();
+        }
+    }
+
     fn apply_state(&mut self, time: Timestamp, peer: &PeerId, old: u16, new: u16) {
+        self.end_hole(&peer.collector, time);
         // BIRD writes some state changes with an unspecified peer address: if one session of
         // that collector has that ASN, it is that session's.
         let s = if peer.ip.is_unspecified() {
@@ -561,6 +610,7 @@ impl Tracker {
     }
 
     fn apply_activity(&mut self, time: Timestamp, peer: &PeerId, messages: u32, withdrawals: u32) {
+        self.end_hole(&peer.collector, time);
         let s = self.session(peer);
         if messages > 0 {
             self.touch(s, time);
@@ -631,6 +681,7 @@ impl Tracker {
         let state = self.collectors.entry(collector.clone()).or_default();
         state.has_rib = true;
         state.missing_since = None;
+        let known_since = state.known_since.replace(time);
         let pending = state.rib_pending.take().unwrap_or_default();
         // Replace this collector's routes by the dump's.
         let of_collector: BTreeSet<usize> = self
@@ -640,6 +691,7 @@ impl Tracker {
             .filter(|(_, s)| s.id.collector == collector)
             .map(|(i, _)| i)
             .collect();
+        self.note_rib_disagreement(&of_collector, &pending, known_since);
         for m in self.routes.values_mut() {
             m.retain(|s, _| !of_collector.contains(s));
         }
@@ -655,6 +707,52 @@ impl Tracker {
             self.routes.entry(prefix).or_default().insert(s, info);
         }
         self.mark_all_dirty();
+    }
+
+    /// Where a RIB says otherwise than the updates read before it, the change happened at an
+    /// unknown moment between the last message for that route (or, for a route the updates
+    /// never showed, since the collector's view was last known whole) and the dump. Each
+    /// watched AS affected remembers the earliest such moment for its next snapshot.
+    fn note_rib_disagreement(
+        &mut self,
+        of_collector: &BTreeSet<usize>,
+        dump: &HashMap<(usize, Prefix), RouteInfo>,
+        known_since: Option<Timestamp>,
+    ) {
+        let mut dumped: HashMap<Prefix, HashMap<usize, &RouteInfo>> = HashMap::new();
+        for ((s, p), info) in dump {
+            dumped.entry(*p).or_default().insert(*s, info);
+        }
+        let (empty_old, empty_new) = (HashMap::new(), HashMap::new());
+        for (&asn, w) in self.watched.iter_mut() {
+            let mut earliest: Option<Timestamp> = None;
+            for p in &w.prefixes {
+                let before = self.routes.get(p).unwrap_or(&empty_old);
+                let after = dumped.get(p).unwrap_or(&empty_new);
+                let sessions: BTreeSet<usize> = before
+                    .keys()
+                    .filter(|s| of_collector.contains(s))
+                    .chain(after.keys())
+                    .copied()
+                    .collect();
+                for s in sessions {
+                    let (old, new) = (before.get(&s), after.get(&s).copied());
+                    let concerns = old.into_iter().chain(new).any(|i| info_ends_in(i, asn));
+                    let same =
+                        matches!((old, new), (Some(a), Some(b)) if a.attrs.path == b.attrs.path);
+                    if concerns && !same {
+                        let from = old.map(|i| i.time).or(known_since);
+                        earliest = match (earliest, from) {
+                            (Some(e), Some(f)) => Some(e.min(f)),
+                            (e, f) => e.or(f),
+                        };
+                    }
+                }
+            }
+            if let Some(e) = earliest {
+                w.uncertain_since = Some(w.uncertain_since.map_or(e, |u| u.min(e)));
+            }
+        }
     }
 
     fn mark_all_dirty(&mut self) {
@@ -714,6 +812,7 @@ impl Tracker {
         for a in dirty {
             if let Some(w) = self.watched.get_mut(&a) {
                 w.dirty = false;
+                w.uncertain_since = None;
             }
         }
         snaps
@@ -783,6 +882,15 @@ impl Tracker {
             .into_iter()
             .map(|(k, mut v)| (k, distinct(&mut v)))
             .collect();
+        if snap.noise.contains_key(&Noise::MissingFiles) {
+            snap.blind_since = self
+                .collectors
+                .values()
+                .filter_map(|c| c.missing_since)
+                .filter(|t| *t <= now)
+                .min();
+        }
+        snap.uncertain_since = w.uncertain_since;
         snap
     }
 

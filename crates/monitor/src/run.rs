@@ -5,7 +5,7 @@ use crate::alert::{self, Alert, Sink};
 use crate::checkpoint::{Checkpoint, LedgerEntry, Store};
 use crate::config::MonitorConfig;
 use crate::durable::crash_point;
-use crate::seam::{Fed, PLACEHOLDER, PipelineFactory};
+use crate::seam::{Fed, PipelineFactory};
 use crate::select::select;
 use cutoff_core::detect::Event;
 use cutoff_core::files::CollectorFiles;
@@ -117,7 +117,7 @@ pub fn run_locked(
     let read: Vec<&FileReport> = fed
         .files
         .iter()
-        .filter(|f| !f.path.starts_with(PLACEHOLDER))
+        .filter(|f| !cutoff_core::files::is_missing_path(&f.path))
         .collect();
     for f in &read {
         report.incomplete |= report_file(f);

@@ -5,11 +5,11 @@ use cutoff_core::files::{CollectorFiles, FileKind, MrtFile};
 use cutoff_core::model::{CollectorId, Timestamp};
 use cutoff_core::pipeline::ScanPlan;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 // The seam to the incremental pipeline.
 
-/// A missing file: the collector's view is unknown from `time` until its next RIB.
+/// A missing file: a hole in the collector's stream from `time` until its next file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MissingData {
     pub collector: CollectorId,
@@ -35,24 +35,15 @@ pub trait Incremental {
 pub type PipelineFactory =
     dyn Fn(&ScanPlan, Option<serde_json::Value>) -> Result<Box<dyn Incremental>, String>;
 
-/// How the path of a missing file's placeholder begins.
-pub(crate) const PLACEHOLDER: &str = "(missing: ";
-
-/// Missing data as a placeholder file at the time the missing file should have started:
-/// reading it fails, which the reader reports as a gap at that time, and the tracker then
-/// treats the collector as unknown until its next RIB — the same path as a corrupt file.
+/// Missing data as a placeholder file at the time the missing file should have started: the
+/// reader reports it as a gap at that time, the same hole `scan` finds between local files.
 pub fn with_placeholders(
     collectors: &[CollectorFiles],
     missing: &[MissingData],
 ) -> Vec<CollectorFiles> {
     let mut out: Vec<CollectorFiles> = collectors.to_vec();
     for m in missing {
-        let file = MrtFile {
-            path: PathBuf::from(format!("{PLACEHOLDER}{})", m.reason)),
-            collector: m.collector.clone(),
-            kind: FileKind::Updates,
-            start: Some(m.time),
-        };
+        let file = MrtFile::missing(m.collector.clone(), m.time, &m.reason);
         match out.iter_mut().find(|c| c.collector == m.collector) {
             Some(c) => c.files.push(file),
             None => out.push(CollectorFiles {

@@ -91,30 +91,15 @@ fn kind_order_name(k: FileKind) -> &'static str {
     }
 }
 
-/// Expected time between update files: the median gap of the listing, else the archive's
-/// cadence (RouteViews 15 min, RIS 5 min), else unknown (no hole detection).
+/// Expected time between update files: the median step of the listing, else the archive's
+/// cadence (see [`cutoff_core::files::update_cadence`]).
 pub fn cadence(collector: &str, files: &[Listed]) -> Option<i64> {
     let starts: Vec<i64> = files
         .iter()
         .filter(|l| l.file.kind == FileKind::Updates)
         .filter_map(|l| l.file.start.map(|t| t.secs))
         .collect();
-    let mut gaps: Vec<i64> = starts
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|g| *g > 0)
-        .collect();
-    if gaps.len() >= 3 {
-        gaps.sort_unstable();
-        return Some(gaps[gaps.len() / 2]);
-    }
-    if collector.starts_with("rrc") {
-        Some(300)
-    } else if collector.starts_with("route-views") {
-        Some(900)
-    } else {
-        None
-    }
+    cutoff_core::files::update_cadence(collector, &starts)
 }
 
 /// Choose this run's files of one collector and move its cursor past them.
@@ -156,7 +141,7 @@ pub fn select_collector(
         }
         if f.kind == FileKind::Updates {
             if let (Some(prev), Some(c)) = (cursor.last_update, cadence)
-                && (start.secs - prev) * 2 > c * 3
+                && cutoff_core::files::is_hole(prev, start.secs, c)
             {
                 let waited = cursor
                     .hold
@@ -255,15 +240,9 @@ fn declare_missing(
     retry: &mut Vec<Missing>,
     sel: &mut Selection,
 ) {
-    let t = |s: i64| Timestamp::from_secs(s).rfc3339();
-    let reason = format!(
-        "{collector}: no update file between {} and {} (expected every {})",
-        t(prev),
-        t(next),
-        cutoff_core::units::duration_text(cadence)
-    );
+    let reason = cutoff_core::files::hole_reason(collector, prev, next, cadence);
     sel.warnings.push(format!(
-        "{reason}: missing; the collector counts as unknown until its next RIB, and the file is looked for on later runs"
+        "{reason}: missing; a gap (changes that fall in it get time bounds), and the file is looked for on later runs"
     ));
     sel.incomplete = true;
     sel.missing.push(MissingData {

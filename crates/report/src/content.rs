@@ -193,7 +193,14 @@ impl Builder<'_> {
     /// "AS26780 (McColo) lost its last upstream, AS6939 (…), at 2008-11-11 21:33 UTC".
     fn event_phrase(&self, e: &Event) -> Line {
         let who = self.label(e.asn);
-        let at = when(e.time);
+        let at = match e.time_bounds {
+            Some([earliest, latest]) => format!(
+                "{} at the latest (not before {}: the moment itself is not in the data)",
+                when(latest),
+                when(earliest)
+            ),
+            None => when(e.time),
+        };
         let mut line = Vec::new();
         match e.event {
             EventKind::Disconnected => {

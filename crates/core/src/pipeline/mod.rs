@@ -141,6 +141,16 @@ impl Pipeline {
     /// Read these files (each collector's in time order, after everything fed before) and
     /// return the events confirmed while reading them.
     pub fn feed(&mut self, collectors: &[CollectorFiles]) -> Fed {
+        // Holes between update files are gaps, the same for every command.
+        let marked: Vec<CollectorFiles> = collectors
+            .iter()
+            .cloned()
+            .map(|mut c| {
+                crate::files::mark_holes(&mut c);
+                c
+            })
+            .collect();
+        let collectors = &marked[..];
         let mut prefixes: Vec<Prefix> = self.tracker.known_prefixes().into_iter().collect();
         prefixes.extend(self.prefixes.iter().copied());
         let mut watch = Watch::new(self.asns.iter().copied(), prefixes);
@@ -359,7 +369,10 @@ impl RunSummary {
             partial_baseline: !collectors_without_rib.is_empty(),
             collectors,
             collectors_without_rib,
-            files_read: files.len(),
+            files_read: files
+                .iter()
+                .filter(|f| !crate::files::is_missing_path(&f.path))
+                .count(),
             records: sum(|f| f.stats.records),
             elements: sum(|f| f.stats.elems),
             truncated_records: sum(|f| f.stats.truncated_records),

@@ -40,7 +40,7 @@ pub(crate) fn read_collector(
         batch: Vec::with_capacity(BATCH),
         closed: false,
     };
-    let in_memory = |f: &MrtFile| f.kind == FileKind::Updates;
+    let in_memory = |f: &MrtFile| f.kind == FileKind::Updates && !f.is_missing();
     let jobs = group.files.iter().filter(|f| in_memory(f));
     let mut ahead = parse::ahead::Ahead::start(
         jobs.map(|f| f.path.clone()).collect(),
@@ -58,6 +58,8 @@ pub(crate) fn read_collector(
         );
         let decoded = if in_memory(file) { ahead.take() } else { None };
         let stats = match decoded {
+            // A hole in the collector's stream: nothing to read, a gap where it begins.
+            _ if file.is_missing() => FileStats::failed(crate::files::MISSING_PROBLEM.into()),
             Some(parse::ahead::Decoded::Bytes(bytes, err)) => read_decoded(bytes, err, &mut reader),
             Some(parse::ahead::Decoded::Unavailable(reason)) => FileStats::failed(reason),
             // A RIB, an unknown file, or one too large to hold: streamed.
@@ -386,6 +388,19 @@ impl<'a> FileReader<'a> {
 
     fn finish(mut self, stats: &FileStats, file: &MrtFile) {
         let end = self.last_time.or(file.start).unwrap_or_default();
+        let rib = file.kind == FileKind::Rib || self.rib_started || !self.tables.is_empty();
+        if let (true, Some(reason)) = (rib, &stats.problem) {
+            // A RIB cut short is no snapshot: applied, it would withdraw every route it did
+            // not get to. It is dropped whole; the updates go on as they were.
+            self.tables.clear();
+            self.out.push(Msg::Gap {
+                time: end,
+                collector: self.collector.clone(),
+                reason: reason.clone(),
+                hole: false,
+            });
+            return;
+        }
         if !self.tables.is_empty() {
             if !self.rib_started {
                 self.out.push(Msg::RibBegin {
@@ -414,12 +429,14 @@ impl<'a> FileReader<'a> {
                 tables,
             });
         }
-        // A file that stopped early leaves this collector's view unknown from here on.
+        // Update data that stopped early, or is missing: a hole in the stream from here to
+        // the collector's next message.
         if let Some(reason) = &stats.problem {
             self.out.push(Msg::Gap {
                 time: end,
                 collector: self.collector.clone(),
                 reason: reason.clone(),
+                hole: true,
             });
         }
     }
