@@ -135,8 +135,13 @@ fn init_logging(quiet: u8) {
         1 => "warn",
         _ => "error",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOFF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("cutoff={level},warn")));
+    // bgpkit-parser logs what it skips (through `log`, bridged into tracing) without saying in
+    // which file; core::parse counts each of those cases per file and reason itself, and the
+    // commands name them with the file (problems.rs). So its own lines are off unless
+    // CUTOFF_LOG asks for them.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOFF_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("cutoff={level},bgpkit_parser=off,warn"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

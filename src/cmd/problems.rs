@@ -10,7 +10,7 @@ pub fn report_file_problems(name: &str, stats: &cutoff_core::parse::FileStats) {
         tracing::error!("{name}: {s}");
     }
     for (reason, n) in &stats.unparsed_records {
-        tracing::error!("{name}: {n} record(s) not parsed: {reason}");
+        tracing::error!("{name}: {n} record(s) not read as written: {reason}");
     }
     if stats.truncated_records > 0 {
         tracing::info!(

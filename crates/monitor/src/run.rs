@@ -156,7 +156,10 @@ fn report_file(f: &FileReport) -> bool {
         warn(&format!("{}: {k}", f.path));
     }
     for (reason, n) in &s.unparsed_records {
-        warn(&format!("{}: {n} record(s) not parsed: {reason}", f.path));
+        warn(&format!(
+            "{}: {n} record(s) not read as written: {reason}",
+            f.path
+        ));
     }
     s.is_incomplete()
 }

@@ -7,6 +7,7 @@
 
 pub mod ahead;
 pub mod decode;
+pub mod exact;
 pub mod prefilter;
 pub mod salvage;
 
@@ -150,7 +151,9 @@ pub struct FileStats {
     /// Withdrawals and announcements recovered from those records.
     pub salvaged_withdrawals: u64,
     pub salvaged_announcements: u64,
-    /// Records skipped because no parser understands them, by reason.
+    /// Records not read completely as written, by reason: skipped because no parser
+    /// understands them, or read in part (the prefixes or RIB entries that could be read were
+    /// kept; see [`exact`]).
     pub unparsed_records: BTreeMap<String, u64>,
     pub first_time: Option<Timestamp>,
     pub last_time: Option<Timestamp>,
@@ -295,7 +298,7 @@ pub fn read_records(mut source: Source<'_>, handler: &mut dyn Handler) -> FileSt
         }
         let unparsed_before: u64 = stats.unparsed_records.values().sum();
         let record_end = stats.bytes as usize;
-        handle_record(raw, time, &mut elementor, &mut stats, &mut |item| {
+        handle_record(raw, time, &peers, &mut elementor, &mut stats, &mut |item| {
             handler.item(item)
         });
         // A record whose body does not parse may be a torn header that swallowed intact
@@ -562,12 +565,14 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 fn handle_record(
     raw: RawRecord,
     time: Timestamp,
+    peers: &[Option<(IpAddr, u32)>],
     elementor: &mut Elementor,
     stats: &mut FileStats,
     sink: &mut dyn FnMut(Item),
 ) {
     let header = raw.header;
     let mut body = raw.body;
+    let subtype = header.entry_subtype;
     let mut salvaged = false;
     if matches!(header.entry_type, EntryType::BGP4MP | EntryType::BGP4MP_ET)
         && let Some(repaired) = salvage::repair_cut_update(header.entry_subtype, &body)
@@ -576,7 +581,14 @@ fn handle_record(
         body = repaired;
         salvaged = true;
     }
-    let message = match parse_mrt_body(raw.entry_type, header.entry_subtype, body) {
+    let exact = match header.entry_type {
+        EntryType::BGP4MP | EntryType::BGP4MP_ET => {
+            Exact::Update(exact::read_update(subtype, &body))
+        }
+        EntryType::TABLE_DUMP_V2 => Exact::Rib(exact::check_rib(subtype, &body, peers)),
+        _ => Exact::None,
+    };
+    let mut message = match parse_mrt_body(raw.entry_type, subtype, body) {
         Ok(m) => m,
         Err(e) => {
             stats.unparsed(match (raw.entry_type, header.entry_subtype) {
@@ -637,7 +649,7 @@ fn handle_record(
         stats.unparsed("TABLE_DUMP_V2 RIB_GENERIC (not unicast)".into());
         return;
     }
-    note_malformed_nlri(&message, stats);
+    correct(&mut message, exact, stats);
     // Elementor drops the path identifiers of ADD-PATH RIB entries; keep them (same order).
     let rib_path_ids: Vec<Option<u32>> = match &message {
         MrtMessage::TableDumpV2Message(TableDumpV2Message::RibAfi(r)) => {
@@ -718,8 +730,40 @@ fn peer_index(body: &Bytes) -> Vec<Option<(IpAddr, u32)>> {
     out
 }
 
+/// Our own reading of a record's parts that bgpkit-parser misreads or drops (see [`exact`]).
+enum Exact {
+    Update(Option<exact::UpdateReading>),
+    Rib(Option<exact::RibCheck>),
+    None,
+}
+
+/// Lay our reading over bgpkit-parser's message, counting every departure from the bytes.
+fn correct(message: &mut MrtMessage, exact: Exact, stats: &mut FileStats) {
+    let problems = match (message, exact) {
+        (MrtMessage::Bgp4Mp(Bgp4MpEnum::Message(m)), Exact::Update(Some(mut reading))) => {
+            match &mut m.bgp_message {
+                BgpMessage::Update(u) => {
+                    let problems = std::mem::take(&mut reading.problems);
+                    reading.apply(u);
+                    problems
+                }
+                _ => Vec::new(),
+            }
+        }
+        (
+            MrtMessage::TableDumpV2Message(TableDumpV2Message::RibAfi(r)),
+            Exact::Rib(Some(check)),
+        ) => check.apply(&mut r.rib_entries),
+        (message, _) => return note_malformed_nlri(message, stats),
+    };
+    for reason in problems {
+        stats.unparsed(reason.to_string());
+    }
+}
+
 /// bgpkit-parser drops the prefixes of an NLRI field it cannot read and only notes it as a
-/// validation warning: surface that, so no prefix is lost silently.
+/// validation warning: surface that, so no prefix is lost silently (records we do not read
+/// ourselves: legacy type 5, ADD-PATH subtypes).
 fn note_malformed_nlri(message: &MrtMessage, stats: &mut FileStats) {
     let update = match message {
         MrtMessage::Bgp4Mp(Bgp4MpEnum::Message(m)) => &m.bgp_message,

@@ -106,7 +106,7 @@ fn view_update(u: &[u8], peer_ip: IpAddr, peer_asn: u32, asn_len: usize) -> Opti
 
 /// The path attributes of a block as (type code, value); `Some(None)` marks a malformed one
 /// (then the walk stops).
-struct Attributes<'a>(&'a [u8]);
+pub(super) struct Attributes<'a>(pub(super) &'a [u8]);
 
 impl<'a> Iterator for Attributes<'a> {
     type Item = Option<(u8, &'a [u8])>;
@@ -305,7 +305,7 @@ impl<'a> Iterator for Prefixes<'a> {
     }
 }
 
-fn read_u16(d: &[u8], at: usize) -> Option<u16> {
+pub(super) fn read_u16(d: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
 }
 

@@ -344,7 +344,7 @@ impl RunSummary {
                         f.stats
                             .unparsed_records
                             .iter()
-                            .map(|(r, n)| format!("{n} record(s) not parsed: {r}"))
+                            .map(|(r, n)| format!("{n} record(s) not read as written: {r}"))
                             .collect::<Vec<_>>()
                             .join("; ")
                     })
