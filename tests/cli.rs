@@ -64,6 +64,106 @@ fn exit_code_flag_reports_events_as_status_1() {
         .code(0);
 }
 
+/// `timeline` offers only what it does: its own two formats, and none of `scan`'s output,
+/// report or telemetry flags (they were accepted and ignored, or refused only when run).
+#[test]
+fn timeline_accepts_only_the_flags_it_honours() {
+    let m = "samples/mccolo-2008-11";
+    common::assert_usage_errors([
+        (
+            &["timeline", "--asn", "1", "--format", "table", m],
+            "possible values: jsonl, csv",
+        ),
+        (&["timeline", "--asn", "1", "--exit-code", m], "--exit-code"),
+        (
+            &["timeline", "--asn", "1", "--telemetry", "x.csv", m],
+            "--telemetry",
+        ),
+        (
+            &["timeline", "--asn", "1", "--control", "x.csv", m],
+            "--control",
+        ),
+        (
+            &["timeline", "--asn", "1", "--report", "out", m],
+            "--report",
+        ),
+    ]);
+    let help = cutoff()
+        .args(["timeline", "--help"])
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("- jsonl:") && help.contains("- csv:"),
+        "{help}"
+    );
+    assert!(
+        !help.contains("- table") && !help.contains("markdown"),
+        "{help}"
+    );
+}
+
+/// "No events" only when something was read; a range beside the data is said on stderr.
+#[test]
+fn no_events_is_said_only_when_something_was_analysed() {
+    let out = cutoff()
+        .args(["scan", "--asn", "26780", "--format", "table"])
+        .args(["--from", "2030-01-01", "samples/mccolo-2008-11"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "--from 2030-01-01T00:00:00Z is after the input's last record (2008-11-15T23:59:55Z)"
+        ),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let not_mrt = tmp.path().join("notes.txt");
+    std::fs::write(&not_mrt, "not an MRT file\n").expect("write");
+    let out = cutoff()
+        .args(["scan", "--asn", "26780", "--format", "table"])
+        .arg(&not_mrt)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Nothing read: no MRT records"), "{text}");
+    assert_eq!(out.status.code(), Some(3), "the file is a gap");
+}
+
+/// The method the README and `--help` cite is in the repository: every "§n" they cite is a
+/// section of docs/METHOD.md, and nothing cites a document the repository does not hold.
+#[test]
+fn cited_method_sections_exist_in_the_repository() {
+    let method = std::fs::read_to_string(root().join("docs/METHOD.md")).expect("docs/METHOD.md");
+    let mut texts = vec![std::fs::read_to_string(root().join("README.md")).expect("README")];
+    let help = cutoff()
+        .args(["correlate", "--help"])
+        .output()
+        .expect("runs");
+    texts.push(String::from_utf8_lossy(&help.stdout).into_owned());
+    for text in &texts {
+        assert!(
+            !text.contains("DESIGN §"),
+            "cites a document not in the repository"
+        );
+        for (i, _) in text.match_indices("METHOD.md") {
+            let rest = &text[i..];
+            let Some(at) = rest.find('§').filter(|at| *at < 20) else {
+                continue;
+            };
+            let n: String = rest[at + '§'.len_utf8()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            assert!(
+                method.contains(&format!("## §{n} ")),
+                "§{n} is not in docs/METHOD.md"
+            );
+        }
+    }
+}
+
 #[test]
 fn usage_errors_exit_2_with_a_reason() {
     let cases: [(&[&str], &str); 5] = [

@@ -227,7 +227,7 @@ mod tests {
             parsed.scan.telemetry.telemetry.as_deref(),
             Some(std::path::Path::new("spam.csv"))
         );
-        assert_eq!(parsed.scan.asns, vec![26780]);
+        assert_eq!(parsed.scan.read.asns, vec![26780]);
     }
 
     /// The telemetry flags' defaults are the library's.

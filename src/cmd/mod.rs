@@ -39,8 +39,8 @@ pub enum Command {
     ///
     /// One point per change (each holds until the next point of its AS), as CSV (one column
     /// per upstream; the default on a terminal) or JSON Lines (with prefixes and peers not
-    /// counted, then the run summary). Takes the same arguments as `scan`.
-    Timeline(Box<scan::ScanArgs>),
+    /// counted, then the run summary). Reads the same input and takes the same thresholds as `scan`.
+    Timeline(Box<scan::TimelineArgs>),
     /// Print the routing messages behind a claim (bgpdump -m format by default).
     Dump(dump::DumpArgs),
     /// Did spam fall when the AS was cut off? Correlate scan events with spam telemetry.
@@ -48,7 +48,7 @@ pub enum Command {
     /// For each disconnected, restored and upstream_lost event: the drop of the series in the W days
     /// after it against the median of the same hours of the K previous weeks, with a 95% CI, per-day
     /// drops, the lag, a blind change point, a placebo p-value, a control series, confounders and a
-    /// sentence to quote (DESIGN §6). Exit status: 0 fine; 2 usage or bad input; 3 some event could
+    /// sentence to quote (docs/METHOD.md §6). Exit status: 0 fine; 2 usage or bad input; 3 some event could
     /// not be measured (no telemetry around it).
     Correlate(correlate::CorrelateArgs),
     /// Download RouteViews / RIS files of a time range into the cache, for offline work.

@@ -23,8 +23,9 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// What to read and how to judge it: the flags `scan` and `timeline` share.
 #[derive(Debug, clap::Args)]
-pub struct ScanArgs {
+pub struct ReadArgs {
     /// MRT files, directories (one collector each, unless the archive layout names it) or globs.
     /// Without PATH, --from and --to read the RouteViews / RIS archives (see --collector).
     pub paths: Vec<String>,
@@ -83,18 +84,24 @@ pub struct ScanArgs {
     /// Do not count this peer (IP or ASN; repeatable).
     #[arg(long = "exclude-peer")]
     pub exclude_peers: Vec<String>,
-    /// Output format (default: table on a terminal, jsonl otherwise).
-    #[arg(long, value_enum)]
-    pub format: Option<OutputFormat>,
-    /// Exit with status 1 when events were found.
-    #[arg(long)]
-    pub exit_code: bool,
     /// Threads that decompress and parse: each collector's parser, plus helpers decompressing
     /// its next update files with what is left of N; a parser decompresses too rather than
     /// wait, so N cores stay busy and no more (default: the number of cores; 1 with one
     /// collector does everything on one thread).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Exit with status 1 when events were found.
+    #[arg(long)]
+    pub exit_code: bool,
     /// Also write the full report into this directory: report.html, report.md, the charts
     /// (SVG and PNG), events.jsonl, inputs.sha256 (see `cutoff report`).
     #[arg(long, value_name = "DIR")]
@@ -107,7 +114,16 @@ pub struct ScanArgs {
     pub telemetry: TelemetryArgs,
 }
 
-impl ScanArgs {
+#[derive(Debug, clap::Args)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Output format (default: csv on a terminal, jsonl otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<TimelineFormat>,
+}
+
+impl ReadArgs {
     /// No PATH: the files come from the archives.
     pub fn archive_mode(&self) -> bool {
         self.paths.is_empty()
@@ -151,7 +167,7 @@ impl ScanArgs {
     }
 }
 
-impl ScanArgs {
+impl ReadArgs {
     /// The plan these flags describe, checked before anything runs. Archive files are
     /// planned later, from the listings (`plan_archive`).
     pub fn plan(&self) -> Result<ScanPlan, UsageError> {
@@ -229,7 +245,7 @@ impl ScanArgs {
 }
 
 pub fn run(args: ScanArgs) -> Result<ExitStatus> {
-    let mut plan = args.plan()?;
+    let mut plan = args.read.plan()?;
     // The report's charts need the visibility timeline.
     plan.timeline = args.report.is_some();
     // Bad telemetry or names stop the run before the scan, not after it.
@@ -245,7 +261,7 @@ pub fn run(args: ScanArgs) -> Result<ExitStatus> {
     } else {
         OutputFormat::Jsonl
     });
-    let outcome = run_reporting_problems(&args, &mut plan)?;
+    let outcome = run_reporting_problems(&args.read, &mut plan)?;
     let correlations = telemetry.as_ref().map(|t| t.report_scan(&outcome.events));
     let correlation_incomplete = correlations.as_ref().is_some_and(|c| c.incomplete());
     // The report first: a reader of stdout that stops early must not cost it.
@@ -291,9 +307,26 @@ pub fn run(args: ScanArgs) -> Result<ExitStatus> {
     Ok(status)
 }
 
+/// A range that misses the data entirely is said, not left to look like a quiet period.
+fn warn_if_range_misses_the_data(plan: &ScanPlan, summary: &cutoff_core::summary::RunSummary) {
+    let (Some(first), Some(last)) = (summary.first_time, summary.last_time) else {
+        return;
+    };
+    if let Some(from) = plan.from.filter(|f| *f > last) {
+        tracing::warn!(
+            "--from {from} is after the input's last record ({last}): no event can be reported"
+        );
+    }
+    if let Some(to) = plan.to.filter(|t| *t < first) {
+        tracing::warn!(
+            "--to {to} is before the input's first record ({first}): no event can be reported"
+        );
+    }
+}
+
 /// Run the plan (first planning and starting the downloads in archive mode), then say on
 /// stderr what went wrong with each file.
-fn run_reporting_problems(args: &ScanArgs, plan: &mut ScanPlan) -> Result<ScanOutcome> {
+fn run_reporting_problems(args: &ReadArgs, plan: &mut ScanPlan) -> Result<ScanOutcome> {
     let downloads = if args.archive_mode() {
         Some(plan_archive(args, plan)?)
     } else {
@@ -306,33 +339,21 @@ fn run_reporting_problems(args: &ScanArgs, plan: &mut ScanPlan) -> Result<ScanOu
     for f in &outcome.summary.files {
         report_file_problems(&f.path, &f.stats);
     }
+    warn_if_range_misses_the_data(plan, &outcome.summary);
     Ok(outcome)
 }
 
 /// `cutoff timeline`: the scan, printing visibility points instead of events.
-pub fn run_timeline(args: ScanArgs) -> Result<ExitStatus> {
-    let mut plan = args.plan()?;
+pub fn run_timeline(args: TimelineArgs) -> Result<ExitStatus> {
+    let mut plan = args.read.plan()?;
     plan.timeline = true;
-    if args.report.is_some() || args.as_names.is_some() {
-        return Err(UsageError::Invalid(
-            "timeline writes no report: use scan --report DIR, or cutoff report --timeline FILE"
-                .into(),
-        )
-        .into());
-    }
-    let format = match args.format {
-        None if std::io::stdout().is_terminal() => TimelineFormat::Csv,
-        None | Some(OutputFormat::Jsonl) => TimelineFormat::Jsonl,
-        Some(OutputFormat::Csv) => TimelineFormat::Csv,
-        Some(other) => {
-            return Err(UsageError::Invalid(format!(
-                "timeline prints csv or jsonl, not {other:?}"
-            ))
-            .into());
-        }
-    };
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        TimelineFormat::Csv
+    } else {
+        TimelineFormat::Jsonl
+    });
     // Arguments are all checked before anything is downloaded.
-    let outcome = run_reporting_problems(&args, &mut plan)?;
+    let outcome = run_reporting_problems(&args.read, &mut plan)?;
     let mut points = outcome.timeline;
     points.retain(|p| plan.from.is_none_or(|f| p.time >= f) && plan.to.is_none_or(|t| p.time <= t));
     let stdout = std::io::stdout();
@@ -350,7 +371,7 @@ pub fn run_timeline(args: ScanArgs) -> Result<ExitStatus> {
 
 /// Archive mode: plan the files of [from, to] from the archives' listings and start
 /// downloading them; the readers wait for each.
-fn plan_archive(args: &ScanArgs, plan: &mut ScanPlan) -> Result<Downloads> {
+fn plan_archive(args: &ReadArgs, plan: &mut ScanPlan) -> Result<Downloads> {
     let (Some(from), Some(to)) = (args.from, args.to) else {
         return Err(
             UsageError::Invalid("--from and --to are needed to read the archives".into()).into(),
@@ -374,7 +395,7 @@ mod tests {
     #[derive(Parser)]
     struct Scan {
         #[command(flatten)]
-        args: ScanArgs,
+        args: ReadArgs,
     }
 
     fn cli_plan(argv: &[&str]) -> ScanPlan {

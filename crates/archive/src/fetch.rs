@@ -1,4 +1,4 @@
-//! Downloads into the cache (DESIGN §5): async at this edge only, bounded per host, retried
+//! Downloads into the cache (docs/METHOD.md §5): async at this edge only, bounded per host, retried
 //! with backoff and jitter, resumed from `.partial` files, checked (size, end of the
 //! compressed stream) and renamed into place. Readers wait on [`Readiness`] for each file, so
 //! parsing starts on the first files while later ones download.

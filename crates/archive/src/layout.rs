@@ -1,5 +1,5 @@
 //! The public archives: which collectors exist, where their files live, and which files cover a
-//! time range (DESIGN §5).
+//! time range (docs/METHOD.md §5).
 //!
 //! Files are found in the archive's own directory listings (one per month and kind), never by
 //! computing names: 2008 RouteViews names drift (`updates.20080224.0007`, `.0022`, …) and

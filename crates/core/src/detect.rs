@@ -1,4 +1,4 @@
-//! Detection (DESIGN §3): pure and deterministic, from [`Snapshot`]s to [`Event`]s.
+//! Detection (docs/METHOD.md §3, §4): pure and deterministic, from [`Snapshot`]s to [`Event`]s.
 //!
 //! A condition (an upstream carrying nothing, a prefix dark, the AS invisible) becomes an
 //! event once it has held for the minimum duration; the event's time is when it began.

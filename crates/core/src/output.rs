@@ -46,15 +46,21 @@ pub fn write(
 
 fn write_table(out: &mut dyn Write, events: &[Event], s: &RunSummary) -> std::io::Result<()> {
     if events.is_empty() {
-        writeln!(
-            out,
-            "No events for {}.",
-            s.asns
-                .iter()
-                .map(|a| format!("AS{a}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )?;
+        let who = s
+            .asns
+            .iter()
+            .map(|a| format!("AS{a}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if s.records == 0 {
+            // "No events" would read as "nothing happened" when nothing was looked at.
+            writeln!(
+                out,
+                "Nothing read: no MRT records in the input, so nothing can be said about {who}."
+            )?;
+        } else {
+            writeln!(out, "No events for {who}.")?;
+        }
     }
     for e in events {
         writeln!(

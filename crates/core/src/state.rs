@@ -1,5 +1,5 @@
 //! Routing state: per session, per watched prefix, the current route, its origin and
-//! upstream; per session, whether it counts (DESIGN §2: eligible peers). Its output is a
+//! upstream; per session, whether it counts (docs/METHOD.md §2: eligible peers). Its output is a
 //! [`Snapshot`] of one watched AS's visibility, the border type the detector consumes.
 
 use crate::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
@@ -76,7 +76,7 @@ impl Msg {
     }
 }
 
-/// The rules that decide which sessions count (DESIGN §2).
+/// The rules that decide which sessions count (docs/METHOD.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EligibilityRules {
     /// Full feed: table ≥ this fraction of the median of the 10 largest tables of the RIB.

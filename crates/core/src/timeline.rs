@@ -17,7 +17,7 @@ pub struct VisibilityPoint {
     pub kind: String,
     pub asn: u32,
     pub time: Timestamp,
-    /// Peer ASNs that count (DESIGN §2).
+    /// Peer ASNs that count (docs/METHOD.md §2).
     pub eligible: usize,
     /// Eligible peer ASNs with a route to any prefix of the AS.
     pub visible: usize,
@@ -89,8 +89,11 @@ impl Recorder {
 /// Timeline formats: JSON Lines (everything) or CSV (one row per point, one column per
 /// upstream seen anywhere in the run, for spreadsheets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum TimelineFormat {
+    /// One JSON object per point (with prefixes and peers not counted), then the run summary.
     Jsonl,
+    /// One row per point, one column per upstream (for spreadsheets).
     Csv,
 }
 

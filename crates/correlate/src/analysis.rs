@@ -1,4 +1,4 @@
-//! The method of DESIGN §6 on one event and one series: matched-week ratio with a block
+//! The method of docs/METHOD.md §6 on one event and one series: matched-week ratio with a block
 //! bootstrap CI, per-day drops, lag by change point, blind change point, placebo dates,
 //! control series, confounders.
 

@@ -1,6 +1,6 @@
 //! `cutoff correlate`: did spam fall when the AS was cut off, by how much, how sure are we?
 //!
-//! DESIGN §6, "matched-week ratio with placebo dates": for each bin of the W days after an
+//! docs/METHOD.md §6, "matched-week ratio with placebo dates": for each bin of the W days after an
 //! event (default 7), the baseline is the median of the same bin of the week in the K previous
 //! weeks (default 2); drop = 1 − Σpost/Σbaseline; 95% CI by moving-block bootstrap with blocks
 //! of one day; lag = single change point in mean of log(count+1) within ±48 h; p-value = rank

@@ -1,4 +1,4 @@
-//! The statistics of DESIGN §6, written by hand and small: seeded moving-block bootstrap,
+//! The statistics of docs/METHOD.md §6, written by hand and small: seeded moving-block bootstrap,
 //! single change point in mean, placebo rank p-value. Quantiles and medians come from statrs
 //! (Hyndman & Fan type 8, the median-unbiased definition).
 

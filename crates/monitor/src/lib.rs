@@ -1,4 +1,4 @@
-//! `cutoff monitor`: one incremental run, for cron or a systemd timer (DESIGN §7).
+//! `cutoff monitor`: one incremental run, for cron or a systemd timer (README, Monitoring).
 //!
 //! A run takes the lock, loads the checkpoint, picks the files that are new since the
 //! cursor of each collector, feeds them to the incremental pipeline, turns new events into

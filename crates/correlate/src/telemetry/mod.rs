@@ -1,5 +1,5 @@
 //! Spam telemetry: CSV series, JSON Lines of single messages, and Postfix/Exim mail logs,
-//! turned into plain [`Series`] of counts per time bin in UTC (DESIGN §6).
+//! turned into plain [`Series`] of counts per time bin in UTC (docs/METHOD.md §6).
 //!
 //! **Missing is not zero.** A CSV row that is not there is a missing bin, absent from
 //! [`Series::points`]. Per-message input (JSON Lines, mail logs) has no rows, so a bin counts
