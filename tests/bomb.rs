@@ -37,6 +37,8 @@ fn write_bomb(path: &Path, streams: usize) -> u64 {
 
 /// Run the binary to its end; its exit code and peak resident memory in bytes (from the
 /// kernel's accounting of that one child, not a sample: exact and not timing-dependent).
+// The child is reaped by `wait4`, which also gives its resource usage; `Child::wait` cannot.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str]) -> (i32, u64) {
     let bin = assert_cmd::cargo::cargo_bin("cutoff");
     let child = std::process::Command::new(bin)

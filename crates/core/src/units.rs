@@ -213,7 +213,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// `16MiB` rather than `16777216`, in the largest unit that divides the size.
 pub fn size_text(bytes: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes != 0 && bytes % (1 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
