@@ -315,6 +315,14 @@ pub struct SourceConfig {
     /// Retry-After honoured.
     #[serde(default = "default_max_retry_wait")]
     pub max_retry_wait: Secs,
+    /// Largest decompressed size of one update file held in memory; a file expanding further
+    /// is streamed (`cutoff scan --max-in-memory`).
+    #[serde(default = "default_max_in_memory")]
+    pub max_in_memory: Size,
+}
+
+fn default_max_in_memory() -> Size {
+    Size(cutoff_core::parse::decode::DEFAULT_MAX_DECODED)
 }
 
 fn default_max_listing_size() -> Size {
@@ -372,6 +380,7 @@ impl Default for SourceConfig {
             max_file_size: default_max_file_size(),
             min_rate: default_min_rate(),
             max_retry_wait: default_max_retry_wait(),
+            max_in_memory: default_max_in_memory(),
         }
     }
 }

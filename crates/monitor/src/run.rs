@@ -53,7 +53,7 @@ pub fn scan_plan(config: &MonitorConfig, collectors: &[CollectorFiles]) -> ScanP
         from: None,
         to: None,
         helpers: cutoff_core::pipeline::default_helpers(),
-        max_decoded: cutoff_core::parse::decode::DEFAULT_MAX_DECODED,
+        max_decoded: config.source.max_in_memory.0,
         timeline: false,
         downloads: None,
     }
