@@ -605,3 +605,154 @@ fn a_mirror_without_a_ribs_folder_is_read_without_a_rib_not_as_a_gap() {
     assert_eq!(comparable(&remote.events), comparable(&local.events));
     same_counts(&remote, &local);
 }
+
+/// `cutoff fetch` of rrc00 2008-02-24 18:00–18:45 (three files) from `ris` into `cache`, with quick limits
+/// for tests and `extra` flags; stdout and stderr together, and the exit code.
+fn fetch_ris(ris: &str, cache: &Path, extra: &[&str]) -> (String, i32) {
+    let out = cutoff()
+        .args(["fetch", "--from", "2008-02-24T18:00:00Z", "--to"])
+        .args([
+            "2008-02-24T18:45:00Z",
+            "--collector",
+            "rrc00",
+            "--ris-url",
+            ris,
+        ])
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(["--timeout", "1s", "--retry-delay", "20ms", "--retries", "1"])
+        .args(extra)
+        // A hang is the failure these tests look for: stop it well before a CI timeout.
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (text, out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn a_drip_an_endless_body_and_a_long_retry_after_end_as_named_problems() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&[("/ris/", ris_copy(dir.path()))]);
+    let ris = server.url("/ris");
+    let month = "/ris/rrc00/2008.02/";
+    let (drip, endless, busy) = (
+        format!("{month}updates.20080224.1807.gz"),
+        format!("{month}updates.20080224.1824.gz"),
+        format!("{month}updates.20080224.1839.gz"),
+    );
+    // Every 100 ms: never silent for the 1 s timeout, so only the rate ends it.
+    server.trick(&drip, &[Trick::Drip(Duration::from_millis(100)); 2]);
+    server.trick(&endless, &[Trick::Endless; 2]);
+    server.trick(&busy, &[Trick::RetryAfter(100_000)]);
+    let started = std::time::Instant::now();
+    let (out, code) = fetch_ris(
+        &ris,
+        &dir.path().join("cache"),
+        &[
+            "--min-rate",
+            "1MiB",
+            "--max-file-size",
+            "2MiB",
+            "--max-retry-wait",
+            "1s",
+        ],
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(40), "{out}");
+    let missing = |name: &str, needle: &str| {
+        out.lines()
+            .any(|l| l.starts_with("missing") && l.contains(name) && l.contains(needle))
+    };
+    assert!(missing(&drip, "too slow"), "{out}");
+    assert!(missing(&drip, "--min-rate"), "{out}");
+    assert!(
+        missing(&endless, "larger than the 2MiB allowed (--max-file-size)"),
+        "{out}"
+    );
+    // A file refused for its size is not retried, and leaves no partial download behind.
+    assert_eq!(server.requests(&endless).len(), 1);
+    assert!(
+        !walk_names(&dir.path().join("cache"))
+            .iter()
+            .any(|n| n.ends_with(".partial") && n.contains("1824"))
+    );
+    // Retry-After is honoured up to the cap, and the cap is said.
+    assert!(out.contains("asks to retry after 100000s"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("got") && l.contains("1839")),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_endless_listing_is_a_named_gap_not_buffered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&[("/ris/", ris_copy(dir.path()))]);
+    let ris = server.url("/ris");
+    server.trick("/ris/rrc00/2008.02/", &[Trick::Endless; 2]);
+    let (out, code) = fetch_ris(
+        &ris,
+        &dir.path().join("cache"),
+        &["--max-listing-size", "64KiB"],
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains(&format!("listing {ris}/rrc00/2008.02/"))
+            && out.contains("larger than the 64KiB allowed (--max-listing-size)"),
+        "{out}"
+    );
+    // Refused once, not fetched again on each retry.
+    assert_eq!(server.requests("/ris/rrc00/2008.02/").len(), 1);
+}
+
+#[test]
+fn an_empty_or_undecodable_listing_is_not_cached() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&[("/ris/", ris_copy(dir.path()))]);
+    let ris = server.url("/ris");
+    let listing = "/ris/rrc00/2008.02/";
+    let cache = dir.path().join("cache");
+    let bad: [&'static [u8]; 3] = [
+        b"<html><body>No files</body></html>",
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03",
+        b"\xff\xfe<\x00a\x00>\x00",
+    ];
+    for (i, body) in bad.into_iter().enumerate() {
+        server.trick(listing, &[Trick::Body(body)]);
+        let (out, code) = fetch_ris(&ris, &cache, &[]);
+        assert_eq!(code, 3, "{out}");
+        assert!(out.contains(&format!("{ris}/rrc00/2008.02/")), "{out}");
+        // A healthy server next: asked again (a past month's good listing would be final).
+        let (out, code) = fetch_ris(&ris, &cache, &[]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(server.requests(listing).len(), 2 * (i + 1), "{out}");
+        std::fs::remove_dir_all(&cache).expect("clear the cache");
+    }
+}
+
+#[test]
+fn a_gap_found_in_a_cached_listing_names_the_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&[("/ris/", ris_copy(dir.path()))]);
+    let ris = server.url("/ris");
+    let cache = dir.path().join("cache");
+    assert_eq!(fetch_ris(&ris, &cache, &[]).1, 0);
+    // The copy loses a file (as a copy taken from a mirror that lacked it would).
+    let copy = cache.join("ris/rrc00/2008.02/.listing.html");
+    let html = std::fs::read_to_string(&copy).expect("cached listing");
+    let kept: Vec<&str> = html.lines().filter(|l| !l.contains("1824")).collect();
+    std::fs::write(&copy, kept.join("\n")).expect("write");
+    std::fs::remove_file(cache.join("ris/rrc00/2008.02/updates.20080224.1824.gz")).expect("rm");
+    let (out, code) = fetch_ris(&ris, &cache, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains(&format!("as cached at {}", copy.display())),
+        "{out}"
+    );
+}

@@ -72,20 +72,27 @@ pub fn run(args: DumpArgs) -> anyhow::Result<ExitStatus> {
                     write_error = Some(e);
                 }
             };
-            // Update files are read whole, so a torn record can be skipped (see parse).
-            let stats = if file.kind == FileKind::Updates {
-                let (bytes, err) = parse::decode::read_all(&file.path);
-                let source = parse::Source::Memory {
-                    data: bytes.into(),
-                    at: 0,
-                };
-                let mut stats = parse::read_records(source, &mut parse::Sink(&mut sink));
-                if let Some(e) = err {
-                    stats.problem.get_or_insert_with(|| parse::read_error(&e));
-                }
-                stats
+            // Update files are read whole, so a torn record can be skipped (see parse), unless
+            // they expand beyond what memory should hold: then streamed like a RIB.
+            let whole = if file.kind == FileKind::Updates {
+                use parse::decode::{DEFAULT_MAX_DECODED, read_all_within};
+                read_all_within(&file.path, DEFAULT_MAX_DECODED)
             } else {
-                parse::read_file(&file.path, &mut sink)
+                parse::decode::Whole::TooLarge
+            };
+            let stats = match whole {
+                parse::decode::Whole::Bytes(bytes, err) => {
+                    let source = parse::Source::Memory {
+                        data: bytes.into(),
+                        at: 0,
+                    };
+                    let mut stats = parse::read_records(source, &mut parse::Sink(&mut sink));
+                    if let Some(e) = err {
+                        stats.problem.get_or_insert_with(|| parse::read_error(&e));
+                    }
+                    stats
+                }
+                parse::decode::Whole::TooLarge => parse::read_file(&file.path, &mut sink),
             };
             if let Some(e) = write_error.take() {
                 return Err(anyhow::Error::new(e).context("writing to stdout"));

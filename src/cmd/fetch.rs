@@ -8,7 +8,7 @@ use cutoff_archive::options::ArchiveOptions;
 use cutoff_archive::source::collectors;
 use cutoff_core::error::{ExitStatus, UsageError};
 use cutoff_core::model::Timestamp;
-use cutoff_core::units::{parse_time, parse_wait};
+use cutoff_core::units::{parse_size, parse_time, parse_wait};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -42,6 +42,22 @@ pub struct ArchiveArgs {
     /// First wait before a retry; doubled each time, with jitter [default: 2s].
     #[arg(long, value_name = "DURATION")]
     pub retry_delay: Option<String>,
+    /// Longest wait before a retry, and the most of a server's Retry-After that is honoured
+    /// (a longer one is capped, with a warning) [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub max_retry_wait: Option<String>,
+    /// Largest archive listing page read; a larger one is a failed listing (a gap), not
+    /// buffered [default: 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_listing_size: Option<u64>,
+    /// Largest file downloaded; a larger one (announced or received) is a gap and its partial
+    /// download is removed [default: 4GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
+    /// Slowest average download rate accepted, per second: a download must end within
+    /// --timeout plus its size at this rate, or it is retried [default: 16KiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub min_rate: Option<u64>,
 }
 
 impl ArchiveArgs {
@@ -62,6 +78,10 @@ impl ArchiveArgs {
             timeout: wait("--timeout", &self.timeout)?,
             retries: self.retries,
             retry_delay: wait("--retry-delay", &self.retry_delay)?,
+            max_retry_wait: wait("--max-retry-wait", &self.max_retry_wait)?,
+            max_listing_size: self.max_listing_size,
+            max_file_size: self.max_file_size,
+            min_rate: self.min_rate,
         })
     }
 }

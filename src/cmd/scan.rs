@@ -17,7 +17,7 @@ use cutoff_core::pipeline::{self, ScanOutcome, ScanPlan, default_helpers};
 use cutoff_core::state::{DEFAULT_YEAR, EligibilityRules, typical_table_size};
 use cutoff_core::timeline::TimelineFormat;
 use cutoff_core::units::{
-    parse_asn, parse_asn_flag, parse_duration_flag, parse_fraction, parse_time,
+    parse_asn, parse_asn_flag, parse_duration_flag, parse_fraction, parse_size, parse_time,
 };
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -90,6 +90,11 @@ pub struct ReadArgs {
     /// collector does everything on one thread).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Largest decompressed size of one update file held in memory to be parsed on another
+    /// core; a file that expands further (a decompression bomb) is streamed instead, so
+    /// memory stays bounded whatever the compression ratio.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub max_in_memory: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -238,6 +243,7 @@ impl ReadArgs {
                 Some(n) => n - 1,
                 None => default_helpers(),
             },
+            max_decoded: args.max_in_memory,
             timeline: false,
             downloads: None,
         })

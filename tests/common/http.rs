@@ -19,6 +19,14 @@ pub enum Trick {
     /// Claim this many bytes more (or fewer) than the body has; send the body (or the claimed
     /// length) and close.
     WrongLength(i64),
+    /// 503 with this `Retry-After` (seconds).
+    RetryAfter(u64),
+    /// The full length announced, then one byte every this long.
+    Drip(Duration),
+    /// 200 without a length and a body that never ends (until the client hangs up).
+    Endless,
+    /// 200 with this body, whatever was asked (an empty or undecodable listing).
+    Body(&'static [u8]),
 }
 
 #[derive(Default)]
@@ -125,8 +133,17 @@ pub fn serve(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let Some(local) = local.filter(|_| !gone) else {
         return respond(&mut conn, "404 Not Found", &[], b"not here");
     };
-    if let Some(Trick::Status(code)) = trick {
-        return respond(&mut conn, &format!("{code} Trouble"), &[], b"try again");
+    match trick {
+        Some(Trick::Status(code)) => {
+            return respond(&mut conn, &format!("{code} Trouble"), &[], b"try again");
+        }
+        Some(Trick::RetryAfter(secs)) => {
+            let after = secs.to_string();
+            return respond(&mut conn, "503 Busy", &[("Retry-After", &after)], b"later");
+        }
+        Some(Trick::Endless) => return endless(&mut conn),
+        Some(Trick::Body(body)) => return respond(&mut conn, "200 OK", &[], body),
+        _ => {}
     }
     if path.ends_with('/') {
         return match autoindex(&local, &path) {
@@ -143,6 +160,15 @@ pub fn serve(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         return respond(&mut conn, "404 Not Found", &[], b"no such file");
     };
     send_file(&mut conn, &body, range, trick)
+}
+
+/// Headers without a length, then bytes until the client hangs up.
+fn endless(conn: &mut TcpStream) -> std::io::Result<()> {
+    conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n")?;
+    let chunk = b"<tr><td><a href=\"x\">x</a></td></tr>\n".repeat(1024);
+    loop {
+        conn.write_all(&chunk)?;
+    }
 }
 
 pub fn respond(
@@ -201,6 +227,14 @@ pub fn send_file(
             Ok(())
         }
         Some(Trick::Cut(n)) => conn.write_all(&part[..n.min(part.len())]),
+        Some(Trick::Drip(every)) => {
+            for b in part {
+                conn.write_all(std::slice::from_ref(b))?;
+                conn.flush()?;
+                std::thread::sleep(every);
+            }
+            Ok(())
+        }
         _ => conn.write_all(&part[..claimed.min(part.len())]),
     }
 }

@@ -33,6 +33,17 @@ pub struct FetchConfig {
     /// arrive late; a failed fetch still falls back to the cached copy).
     pub relist: bool,
     pub user_agent: String,
+    /// A listing larger than this is refused, not buffered (an endless page).
+    pub max_listing_size: u64,
+    /// A file larger than this (announced or received) is refused and its partial removed.
+    pub max_file_size: u64,
+    /// Slowest average download rate accepted, in bytes per second: each download must end
+    /// within `timeout` plus its size (or what arrived so far) at this rate, so a drip that
+    /// keeps restarting the stall timer still ends.
+    pub min_rate: u64,
+    /// Longest wait before a retry: the backoff's cap, and the most of a server's
+    /// `Retry-After` that is honoured.
+    pub max_retry_wait: Duration,
 }
 
 impl Default for FetchConfig {
@@ -46,9 +57,21 @@ impl Default for FetchConfig {
             listing_max_age: Duration::from_secs(600),
             relist: false,
             user_agent: user_agent(),
+            max_listing_size: DEFAULT_MAX_LISTING_SIZE,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            min_rate: DEFAULT_MIN_RATE,
+            max_retry_wait: DEFAULT_MAX_RETRY_WAIT,
         }
     }
 }
+
+/// Real listings are well under 1 MiB (a month of RouteViews updates is about 3000 lines).
+pub const DEFAULT_MAX_LISTING_SIZE: u64 = 16 << 20;
+/// Larger than any RIB the archives publish (a full RIS bview is a few hundred MiB).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 << 30;
+/// 16 KiB/s: a 100 MiB RIB may take almost two hours, a 4-byte-per-second drip fails.
+pub const DEFAULT_MIN_RATE: u64 = 16 << 10;
+pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 
 /// `cutoff/0.1.0 (+REPOSITORY)`, so archive operators know who is asking; the repository comes
 /// from Cargo.toml's `repository` and is left out while that is unset.
@@ -116,13 +139,26 @@ impl Fetcher {
             .clone()
     }
 
-    /// Backoff before try `n` (1-based): base·2^(n−1), capped, times a random 0.5–1.5.
-    fn backoff(&self, n: u32, retry_after: Option<Duration>) -> Duration {
+    /// Backoff before try `n` (1-based): base·2^(n−1), capped, times a random 0.5–1.5; or
+    /// the server's `Retry-After` when longer, up to the same cap (a server asking for a day
+    /// must not hold the run; the cap is said, so the wait is understood).
+    fn backoff(&self, url: &str, n: u32, retry_after: Option<Duration>) -> Duration {
+        let cap = self.cfg.max_retry_wait;
         let base = self.cfg.backoff.saturating_mul(1 << (n - 1).min(16));
-        let capped = base.min(Duration::from_secs(60));
         let jitter = std::collections::hash_map::RandomState::new().hash_one(n) % 1000;
-        let d = capped.mul_f64(0.5 + jitter as f64 / 1000.0);
-        retry_after.map_or(d, |r| d.max(r.min(Duration::from_secs(300))))
+        let d = base.min(cap).mul_f64(0.5 + jitter as f64 / 1000.0).min(cap);
+        match retry_after {
+            Some(r) if r > cap => {
+                tracing::warn!(
+                    "{url}: the server asks to retry after {}s; waiting {:?} instead (--max-retry-wait)",
+                    r.as_secs(),
+                    cap
+                );
+                cap
+            }
+            Some(r) => d.max(r),
+            None => d,
+        }
     }
 
     /// A file into `dest` (from the cache if there): `.partial`, resume, check, rename.
@@ -160,7 +196,7 @@ impl Fetcher {
                 }
             };
             if n < tries {
-                let wait = self.backoff(n, retry_after);
+                let wait = self.backoff(url, n, retry_after);
                 tracing::debug!("{url}: {last}; try {} of {tries} in {wait:?}", n + 1);
                 tokio::time::sleep(wait).await;
             }
@@ -222,7 +258,16 @@ impl Fetcher {
             _ => return Err((Failure::Final(format!("HTTP {status}")), None)),
         };
         let expected = resp.content_length().map(|n| n + offset);
-        let got = self.body(resp, partial, offset).await.map_err(retry)?;
+        if let Some(e) = expected.filter(|&e| e > self.cfg.max_file_size) {
+            return Err(final_failure(self.too_large(e)));
+        }
+        let got = self
+            .body(resp, partial, offset)
+            .await
+            .map_err(|e| match e {
+                BodyError::Retry(e) => retry(e),
+                BodyError::TooLarge(e) => final_failure(e),
+            })?;
         match expected {
             Some(e) if e != got => {
                 if got > e {
@@ -234,13 +279,41 @@ impl Fetcher {
         }
     }
 
-    /// Append the body to the partial file; a stall longer than the timeout is an error.
+    fn too_large(&self, size: u64) -> String {
+        format!(
+            "larger than the {} allowed (--max-file-size): {size} bytes",
+            cutoff_core::units::size_text(self.cfg.max_file_size)
+        )
+    }
+
+    /// When a download must have ended: `timeout` for the first bytes, then its size at the
+    /// minimum rate (the size announced, else what arrived so far, so an endless trickle of
+    /// unknown length is held to the same rate).
+    fn deadline(
+        &self,
+        start: tokio::time::Instant,
+        size: Option<u64>,
+        got: u64,
+    ) -> tokio::time::Instant {
+        let rate = self.cfg.min_rate.max(1) as f64;
+        let bytes = size.unwrap_or(got) as f64;
+        let allowed = Duration::try_from_secs_f64(bytes / rate).unwrap_or(Duration::MAX);
+        start
+            + self
+                .cfg
+                .timeout
+                .saturating_add(allowed)
+                .min(Duration::from_secs(1 << 40))
+    }
+
+    /// Append the body to the partial file. A stall longer than the timeout, a rate below
+    /// the minimum, or more bytes than the largest file allowed ends it.
     async fn body(
         &self,
         mut resp: reqwest::Response,
         partial: &Path,
         offset: u64,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, BodyError> {
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -248,50 +321,82 @@ impl Fetcher {
             .truncate(offset == 0)
             .open(partial)
             .await
-            .map_err(|e| format!("{}: {e}", partial.display()))?;
+            .map_err(|e| BodyError::Retry(format!("{}: {e}", partial.display())))?;
+        let size = resp.content_length();
+        let start = tokio::time::Instant::now();
         let mut got = offset;
         loop {
-            let chunk = match tokio::time::timeout(self.cfg.timeout, resp.chunk()).await {
+            let deadline = self.deadline(start, size, got - offset);
+            let wait = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(self.cfg.timeout);
+            let chunk = match tokio::time::timeout(wait, resp.chunk()).await {
                 Err(_) => {
                     file.flush().await.ok();
-                    return Err(format!(
-                        "stalled: no data for {:?} after {got} bytes",
-                        self.cfg.timeout
-                    ));
+                    return Err(BodyError::Retry(self.slow(start, deadline, got, offset)));
                 }
                 Ok(Err(e)) => {
                     file.flush().await.ok();
-                    return Err(format!(
+                    return Err(BodyError::Retry(format!(
                         "connection lost after {got} bytes: {}",
                         error_chain(&e)
-                    ));
+                    )));
                 }
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(c))) => c,
             };
+            got += chunk.len() as u64;
+            if got > self.cfg.max_file_size {
+                drop(file);
+                // Bytes of a file we refuse are no use to a later try.
+                let _ = tokio::fs::remove_file(partial).await;
+                return Err(BodyError::TooLarge(self.too_large(got)));
+            }
             file.write_all(&chunk)
                 .await
-                .map_err(|e| format!("{}: {e}", partial.display()))?;
-            got += chunk.len() as u64;
+                .map_err(|e| BodyError::Retry(format!("{}: {e}", partial.display())))?;
         }
-        file.flush()
-            .await
-            .map_err(|e| format!("{}: {e}", partial.display()))?;
-        file.sync_all()
-            .await
-            .map_err(|e| format!("{}: {e}", partial.display()))?;
+        let sync = async {
+            file.flush().await?;
+            file.sync_all().await
+        };
+        sync.await
+            .map_err(|e| BodyError::Retry(format!("{}: {e}", partial.display())))?;
         Ok(got)
+    }
+
+    /// Why a wait for the next bytes ended: the silence, or the overall deadline.
+    fn slow(
+        &self,
+        start: tokio::time::Instant,
+        deadline: tokio::time::Instant,
+        got: u64,
+        offset: u64,
+    ) -> String {
+        if tokio::time::Instant::now() < deadline {
+            return format!(
+                "stalled: no data for {:?} after {got} bytes",
+                self.cfg.timeout
+            );
+        }
+        format!(
+            "too slow: {} bytes in {:.0?}, below the minimum rate of {}/s (--min-rate)",
+            got - offset,
+            start.elapsed(),
+            cutoff_core::units::size_text(self.cfg.min_rate)
+        )
     }
 
     /// A listing page, from the cache when it is still good (a listing fetched a day after its
     /// month ended is final; others are fetched again after `listing_max_age`). Offline without
-    /// a cached listing, the cache folder itself is listed.
+    /// a cached listing, the cache folder itself is listed. Also says where it came from: the
+    /// URL, or the cached copy, so a gap names what was actually read.
     pub async fn listing(
         &self,
         layout: &Layout,
         k: &ListingKey,
         _now: Timestamp,
-    ) -> Result<Vec<ListingEntry>, String> {
+    ) -> (Result<Vec<ListingEntry>, String>, Option<PathBuf>) {
         let url = layout.url(k.archive, &k.dir);
         let cached = layout.listing_cache(k.archive, &k.dir);
         let modified = tokio::fs::metadata(&cached)
@@ -307,27 +412,37 @@ impl Fetcher {
             .is_some_and(|d| d.as_secs() as i64 >= settled);
         let fresh = !self.cfg.relist
             && age.is_some_and(|a| fetched_after_month || a <= self.cfg.listing_max_age);
-        if (fresh || (self.cfg.offline && age.is_some()))
-            && let Ok(html) = tokio::fs::read_to_string(&cached).await
-        {
-            return Ok(layout::parse_listing(&html));
+        if fresh || (self.cfg.offline && age.is_some()) {
+            // A copy without entries (cached by an older cutoff) is never trusted: ask again.
+            if let Some(entries) = read_cached_listing(&cached).await {
+                return (Ok(entries), Some(cached));
+            }
         }
         if self.cfg.offline {
-            return list_cache_dir(&layout.cache_path(k.archive, &k.dir), &url);
+            let dir = layout.cache_path(k.archive, &k.dir);
+            return (list_cache_dir(&dir, &url), Some(dir));
         }
         match self.text(&url).await {
             Ok(html) => {
-                if let Err(e) = write_atomically(&cached, html.as_bytes()).await {
+                let entries = layout::parse_listing(&html);
+                // An empty page may be a mirror's hiccup: cached, it would hide the month's
+                // files from every later run.
+                if entries.is_empty() {
+                    tracing::warn!("{url}: the listing has no files; not caching it");
+                } else if let Err(e) = write_atomically(&cached, html.as_bytes()).await {
                     tracing::warn!("{}: cannot cache the listing: {e}", cached.display());
                 }
-                Ok(layout::parse_listing(&html))
+                (Ok(entries), None)
             }
-            Err(e) => match tokio::fs::read_to_string(&cached).await {
-                Ok(html) => {
-                    tracing::warn!("{e}; using the listing cached earlier");
-                    Ok(layout::parse_listing(&html))
+            Err(e) => match read_cached_listing(&cached).await {
+                Some(entries) => {
+                    tracing::warn!(
+                        "{e}; using the listing cached earlier at {}",
+                        cached.display()
+                    );
+                    (Ok(entries), Some(cached))
                 }
-                Err(_) => Err(e),
+                None => (Err(e), None),
             },
         }
     }
@@ -349,7 +464,7 @@ impl Fetcher {
                 }
             };
             if n < tries {
-                tokio::time::sleep(self.backoff(n, after)).await;
+                tokio::time::sleep(self.backoff(url, n, after)).await;
             }
         }
         Err(format!("{url}: {last} (gave up after {tries} tries)"))
@@ -374,9 +489,7 @@ impl Fetcher {
                 }
                 _ => return Err((Failure::Final(format!("HTTP {status}")), None)),
             }
-            resp.text()
-                .await
-                .map_err(|e| retry(format!("reading the listing: {}", error_chain(&e))))
+            self.listing_body(resp).await
         };
         // Listings are small: one timeout covers the whole exchange.
         match tokio::time::timeout(self.cfg.timeout, fetch).await {
@@ -386,6 +499,37 @@ impl Fetcher {
                 self.cfg.timeout
             ))),
         }
+    }
+
+    /// A listing's body, at most `max_listing_size` bytes, as text. Refused rather than
+    /// buffered when larger, and refused when it is not UTF-8 text (a body still
+    /// gzip-encoded, UTF-16): either would parse to no files.
+    async fn listing_body(
+        &self,
+        mut resp: reqwest::Response,
+    ) -> Result<String, (Failure, Option<Duration>)> {
+        let max = self.cfg.max_listing_size;
+        let too_large = || {
+            final_failure(format!(
+                "the listing is larger than the {} allowed (--max-listing-size)",
+                cutoff_core::units::size_text(max)
+            ))
+        };
+        if resp.content_length().is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| retry(format!("reading the listing: {}", error_chain(&e))))?
+        {
+            if (body.len() + chunk.len()) as u64 > max {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        listing_text(body).map_err(final_failure)
     }
 
     /// Fetch listings until [from, to] can be planned for `collectors`.
@@ -398,12 +542,16 @@ impl Fetcher {
     ) -> ArchivePlan {
         let now = Timestamp::from_secs(chrono::Utc::now().timestamp());
         let mut listings = Listings::new();
+        let mut cached = Vec::new();
         let mut need = layout::first_listings(collectors, from, to);
         loop {
             let fetched =
                 futures_util::future::join_all(need.iter().map(|k| self.listing(layout, k, now)))
                     .await;
-            for (k, r) in need.drain(..).zip(fetched) {
+            for (k, (r, copy)) in need.drain(..).zip(fetched) {
+                if let Some(copy) = copy {
+                    cached.push((layout.url(k.archive, &k.dir), copy));
+                }
                 // Not every failed listing is a gap (the month before is only looked at for
                 // a RIB); the plan reports those that are.
                 if let Err(e) = &r {
@@ -412,7 +560,7 @@ impl Fetcher {
                 listings.insert(k, r);
             }
             match layout::plan(collectors, from, to, now, layout, &listings) {
-                Planned::Done(p) => return p,
+                Planned::Done(p) => return name_cached_sources(p, &cached),
                 Planned::Need(keys) => need = keys,
             }
         }
@@ -421,6 +569,51 @@ impl Fetcher {
 
 fn retry(msg: String) -> (Failure, Option<Duration>) {
     (Failure::Retry(msg), None)
+}
+
+/// A gap found in a listing read from the cache names that copy, not only the URL it was
+/// once taken from: nothing was asked of that URL in this run.
+fn name_cached_sources(mut plan: ArchivePlan, cached: &[(String, PathBuf)]) -> ArchivePlan {
+    for f in plan.collectors.iter_mut().flat_map(|c| c.files.iter_mut()) {
+        let Some(reason) = f.missing.as_mut() else {
+            continue;
+        };
+        for (url, copy) in cached {
+            if reason.contains(url.as_str()) {
+                let named = format!("{url} (as cached at {})", copy.display());
+                *reason = reason.replacen(url.as_str(), &named, 1);
+                break;
+            }
+        }
+    }
+    plan
+}
+
+/// A listing read back from the cache, unless it is missing or lists no files.
+async fn read_cached_listing(path: &Path) -> Option<Vec<ListingEntry>> {
+    let html = tokio::fs::read_to_string(path).await.ok()?;
+    Some(layout::parse_listing(&html)).filter(|e| !e.is_empty())
+}
+
+/// A listing's bytes as text: UTF-8 (ASCII in practice), not compressed, not UTF-16.
+fn listing_text(body: Vec<u8>) -> Result<String, String> {
+    if body.starts_with(&[0x1f, 0x8b]) {
+        return Err("the listing came gzip-compressed and was not decoded".into());
+    }
+    if body.starts_with(&[0xff, 0xfe]) || body.starts_with(&[0xfe, 0xff]) || body.contains(&0) {
+        return Err("the listing is not UTF-8 text (UTF-16?)".into());
+    }
+    String::from_utf8(body).map_err(|_| "the listing is not UTF-8 text".to_string())
+}
+
+fn final_failure(msg: String) -> (Failure, Option<Duration>) {
+    (Failure::Final(msg), None)
+}
+
+/// Why a body could not be had: worth another try, or refused for its size.
+enum BodyError {
+    Retry(String),
+    TooLarge(String),
 }
 
 /// The error and its causes (reqwest's own message hides the useful part).

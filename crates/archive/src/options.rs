@@ -29,6 +29,15 @@ pub struct ArchiveOptions {
     pub retries: Option<u32>,
     /// First wait before a retry, doubled each time [default: 2s].
     pub retry_delay: Option<Duration>,
+    /// Longest wait before a retry, and the most of a server's Retry-After honoured
+    /// [default: 60s].
+    pub max_retry_wait: Option<Duration>,
+    /// Largest listing page read [default: 16MiB].
+    pub max_listing_size: Option<u64>,
+    /// Largest file downloaded [default: 4GiB].
+    pub max_file_size: Option<u64>,
+    /// Slowest average download rate accepted, bytes per second [default: 16KiB].
+    pub min_rate: Option<u64>,
 }
 
 impl ArchiveOptions {
@@ -80,7 +89,36 @@ impl ArchiveOptions {
         if let Some(d) = self.retry_delay {
             cfg.backoff = d;
         }
+        if let Some(d) = self.max_retry_wait {
+            cfg.max_retry_wait = d;
+        }
+        self.apply_sizes(&mut cfg)?;
         Ok(cfg)
+    }
+
+    /// The size and rate limits; none may be zero (nothing could be fetched).
+    fn apply_sizes(&self, cfg: &mut FetchConfig) -> Result<(), UsageError> {
+        let limits = [
+            (
+                "--max-listing-size",
+                self.max_listing_size,
+                &mut cfg.max_listing_size,
+            ),
+            (
+                "--max-file-size",
+                self.max_file_size,
+                &mut cfg.max_file_size,
+            ),
+            ("--min-rate", self.min_rate, &mut cfg.min_rate),
+        ];
+        for (flag, given, field) in limits {
+            match given {
+                Some(0) => return Err(UsageError::Invalid(format!("{flag} must be above 0"))),
+                Some(n) => *field = n,
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     /// The layout, an HTTP client and a small runtime for it.

@@ -10,7 +10,7 @@ use cutoff_core::pipeline::plan::split_peers;
 use cutoff_core::state::EligibilityRules;
 use cutoff_core::units::{
     check_duration, duration_text, parse_asn_strict as parse_asn, parse_duration, parse_fraction,
-    parse_time,
+    parse_size, parse_time, size_text,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeSet;
@@ -47,6 +47,30 @@ impl<'de> Deserialize<'de> for Secs {
 enum StrOrInt {
     Int(i64),
     Str(String),
+}
+
+/// A size written like the archive flags: `16MiB`, `4GiB`, `64KiB` (or bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&size_text(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = match StrOrInt::deserialize(d)? {
+            StrOrInt::Int(n) => u64::try_from(n).map_err(|_| format!("{n} is not a size")),
+            StrOrInt::Str(s) => parse_size(&s),
+        };
+        match n {
+            Ok(0) => Err(serde::de::Error::custom("must be above 0")),
+            Ok(n) => Ok(Size(n)),
+            Err(e) => Err(serde::de::Error::custom(e)),
+        }
+    }
 }
 
 /// A share written `10%` or `0.1`.
@@ -278,6 +302,40 @@ pub struct SourceConfig {
     /// monitor that was off for a while catches up over several polite runs.
     #[serde(default = "default_catch_up")]
     pub catch_up: Secs,
+    /// Archive mode: the largest listing page read (a larger one is a failed listing).
+    #[serde(default = "default_max_listing_size")]
+    pub max_listing_size: Size,
+    /// Archive mode: the largest file downloaded (a larger one is a gap).
+    #[serde(default = "default_max_file_size")]
+    pub max_file_size: Size,
+    /// Archive mode: the slowest average download rate accepted, per second.
+    #[serde(default = "default_min_rate")]
+    pub min_rate: Size,
+    /// Archive mode: the longest wait before a retry, and the most of a server's
+    /// Retry-After honoured.
+    #[serde(default = "default_max_retry_wait")]
+    pub max_retry_wait: Secs,
+    /// Largest decompressed size of one update file held in memory; a file expanding further
+    /// is streamed (`cutoff scan --max-in-memory`).
+    #[serde(default = "default_max_in_memory")]
+    pub max_in_memory: Size,
+}
+
+fn default_max_in_memory() -> Size {
+    Size(cutoff_core::parse::decode::DEFAULT_MAX_DECODED)
+}
+
+fn default_max_listing_size() -> Size {
+    Size(cutoff_archive::fetch::DEFAULT_MAX_LISTING_SIZE)
+}
+fn default_max_file_size() -> Size {
+    Size(cutoff_archive::fetch::DEFAULT_MAX_FILE_SIZE)
+}
+fn default_min_rate() -> Size {
+    Size(cutoff_archive::fetch::DEFAULT_MIN_RATE)
+}
+fn default_max_retry_wait() -> Secs {
+    Secs(cutoff_archive::fetch::DEFAULT_MAX_RETRY_WAIT.as_secs() as i64)
 }
 
 fn default_routeviews_url() -> String {
@@ -318,6 +376,11 @@ impl Default for SourceConfig {
             grace: default_grace(),
             retry_for: default_retry_for(),
             catch_up: default_catch_up(),
+            max_listing_size: default_max_listing_size(),
+            max_file_size: default_max_file_size(),
+            min_rate: default_min_rate(),
+            max_retry_wait: default_max_retry_wait(),
+            max_in_memory: default_max_in_memory(),
         }
     }
 }

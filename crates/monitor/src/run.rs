@@ -53,6 +53,7 @@ pub fn scan_plan(config: &MonitorConfig, collectors: &[CollectorFiles]) -> ScanP
         from: None,
         to: None,
         helpers: cutoff_core::pipeline::default_helpers(),
+        max_decoded: config.source.max_in_memory.0,
         timeline: false,
         downloads: None,
     }

@@ -297,6 +297,12 @@ pub fn fetch_archive(
         ris_url: Some(s.ris_url.clone()),
         cache_dir: Some(config.cache_dir().to_path_buf()),
         offline: s.offline,
+        max_listing_size: Some(s.max_listing_size.0),
+        max_file_size: Some(s.max_file_size.0),
+        min_rate: Some(s.min_rate.0),
+        max_retry_wait: Some(std::time::Duration::from_secs(
+            u64::try_from(s.max_retry_wait.0).unwrap_or(0),
+        )),
         ..Default::default()
     };
     let mut cfg = args.fetch_config().map_err(|e| e.to_string())?;

@@ -8,8 +8,9 @@
 //! more: on the 2-core bench machine a third decoder competing for the cores cost about 30%
 //! more CPU (decoders thrash each other's caches).
 //!
-//! At most `window` files are decoded or being decoded beyond the last one handed out, which
-//! bounds memory to a few decompressed update files.
+//! At most `window` files are decoded or being decoded beyond the last one handed out, and
+//! none is held whole beyond `max_decoded` bytes (a file that expands further is streamed
+//! instead), which bounds memory to `window + 1` times that, whatever the compression ratio.
 //!
 //! Hand-written (a mutex, a condition variable and a map) rather than on a thread-pool crate:
 //! the pool has to hand results back in order, bound the read-ahead, and let the consumer
@@ -25,7 +26,8 @@ use std::thread;
 #[derive(Debug)]
 pub enum Decoded {
     Bytes(Vec<u8>, Option<std::io::Error>),
-    /// Larger than [`MAX_IN_MEMORY`] compressed: read it as a stream instead.
+    /// Larger than [`MAX_IN_MEMORY`] compressed, or than the decoding limit decompressed:
+    /// read it as a stream instead.
     TooLarge,
     /// The file never became available (a failed download): the reason.
     Unavailable(String),
@@ -57,6 +59,7 @@ impl Gate for Local {
 struct Shared {
     files: Vec<PathBuf>,
     window: usize,
+    max_decoded: u64,
     gate: Arc<dyn Gate>,
     state: Mutex<Progress>,
     changed: Condvar,
@@ -74,6 +77,15 @@ struct Progress {
     closed: bool,
 }
 
+/// How many threads decode, how far ahead, and how large a file may be held whole.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub helpers: usize,
+    pub window: usize,
+    /// Decompressed bytes of one file held in memory; beyond, it is streamed.
+    pub max_decoded: u64,
+}
+
 /// Files decoded ahead on helper threads; take them back in order with [`Ahead::take`].
 pub struct Ahead {
     shared: Arc<Shared>,
@@ -82,11 +94,18 @@ pub struct Ahead {
 
 impl Ahead {
     /// Start `helpers` threads decoding `files` (in the order they will be taken), at most
-    /// `window` (at least `helpers + 1`) beyond the last file taken.
-    pub fn start(files: Vec<PathBuf>, helpers: usize, window: usize, gate: Arc<dyn Gate>) -> Self {
+    /// `window` (at least `helpers + 1`) beyond the last file taken, each at most
+    /// `limits.max_decoded` bytes decompressed.
+    pub fn start(files: Vec<PathBuf>, limits: Limits, gate: Arc<dyn Gate>) -> Self {
+        let Limits {
+            helpers,
+            window,
+            max_decoded,
+        } = limits;
         let shared = Arc::new(Shared {
             files,
             window: window.max(helpers + 1),
+            max_decoded,
             gate,
             state: Mutex::new(Progress::default()),
             changed: Condvar::new(),
@@ -183,10 +202,10 @@ impl Shared {
         }
         match std::fs::metadata(path) {
             Ok(m) if m.len() > MAX_IN_MEMORY => Decoded::TooLarge,
-            _ => {
-                let (bytes, err) = decode::read_all(path);
-                Decoded::Bytes(bytes, err)
-            }
+            _ => match decode::read_all_within(path, self.max_decoded) {
+                decode::Whole::Bytes(bytes, err) => Decoded::Bytes(bytes, err),
+                decode::Whole::TooLarge => Decoded::TooLarge,
+            },
         }
     }
 
@@ -221,8 +240,16 @@ mod tests {
         path
     }
 
+    fn limits(helpers: usize, window: usize) -> Limits {
+        Limits {
+            helpers,
+            window,
+            max_decoded: decode::DEFAULT_MAX_DECODED,
+        }
+    }
+
     fn contents(helpers: usize, window: usize, files: &[PathBuf]) -> Vec<Vec<u8>> {
-        let mut ahead = Ahead::start(files.to_vec(), helpers, window, Arc::new(Local));
+        let mut ahead = Ahead::start(files.to_vec(), limits(helpers, window), Arc::new(Local));
         let mut out = Vec::new();
         while let Some(d) = ahead.take() {
             match d {
@@ -276,7 +303,7 @@ mod tests {
         truncated.truncate(truncated.len() - 8);
         std::fs::write(&bad, truncated).unwrap();
         let files = vec![good.clone(), gone.clone(), bad, good];
-        let mut ahead = Ahead::start(files, 1, 2, Arc::new(Failing(gone)));
+        let mut ahead = Ahead::start(files, limits(1, 2), Arc::new(Failing(gone)));
         assert!(matches!(ahead.take(), Some(Decoded::Bytes(b, None)) if b == b"hello"));
         assert!(matches!(ahead.take(), Some(Decoded::Unavailable(r)) if r.contains("404")));
         assert!(matches!(ahead.take(), Some(Decoded::Bytes(_, Some(_)))));
@@ -302,7 +329,7 @@ mod tests {
             .collect();
         for helpers in [0, 1, 2] {
             let gate = Arc::new(Panicking(files[2].clone()));
-            let mut ahead = Ahead::start(files.clone(), helpers, helpers + 2, gate);
+            let mut ahead = Ahead::start(files.clone(), limits(helpers, helpers + 2), gate);
             for i in 0..6 {
                 match ahead.take() {
                     Some(Decoded::Bytes(b, None)) if i != 2 => assert_eq!(b, b"x"),
@@ -334,7 +361,7 @@ mod tests {
             .map(|i| bz2_file(dir.path(), &format!("{i}.bz2"), b"x"))
             .collect();
         let gate = Arc::new(Watching(files.clone(), Default::default()));
-        let mut ahead = Ahead::start(files, 2, 4, gate.clone());
+        let mut ahead = Ahead::start(files, limits(2, 4), gate.clone());
         for taken in 0..30 {
             std::thread::sleep(std::time::Duration::from_millis(2));
             let started = gate.1.load(std::sync::atomic::Ordering::SeqCst);
@@ -355,7 +382,7 @@ mod tests {
             .collect();
         let (done, finished) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut ahead = Ahead::start(files, 2, 3, Arc::new(Local));
+            let mut ahead = Ahead::start(files, limits(2, 3), Arc::new(Local));
             let first = ahead.take().is_some();
             drop(ahead); // joins the helpers
             done.send(first).unwrap();
@@ -363,5 +390,30 @@ mod tests {
         // Generous: this checks the helpers end at all, not how fast.
         let first = finished.recv_timeout(std::time::Duration::from_secs(60));
         assert_eq!(first, Ok(true), "helpers still running after the drop");
+    }
+
+    #[test]
+    fn a_file_expanding_beyond_the_limit_is_handed_back_to_be_streamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = bz2_file(dir.path(), "small.bz2", &[7u8; 1000]);
+        let bomb = bz2_file(dir.path(), "bomb.bz2", &vec![0u8; 4 << 20]);
+        let gz = dir.path().join("bomb.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(&vec![0u8; 4 << 20]).unwrap();
+        enc.finish().unwrap();
+        let files = vec![small.clone(), bomb, gz, small];
+        let limits = Limits {
+            helpers: 1,
+            window: 2,
+            max_decoded: 1 << 20,
+        };
+        let mut ahead = Ahead::start(files, limits, Arc::new(Local));
+        assert!(matches!(ahead.take(), Some(Decoded::Bytes(b, None)) if b.len() == 1000));
+        assert!(matches!(ahead.take(), Some(Decoded::TooLarge)));
+        assert!(matches!(ahead.take(), Some(Decoded::TooLarge)));
+        assert!(matches!(ahead.take(), Some(Decoded::Bytes(b, None)) if b.len() == 1000));
     }
 }

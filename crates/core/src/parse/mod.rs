@@ -583,7 +583,7 @@ fn handle_record(
     }
     let exact = match header.entry_type {
         EntryType::BGP4MP | EntryType::BGP4MP_ET => {
-            Exact::Update(exact::read_update(subtype, &body))
+            Exact::Update(exact::read_update(subtype, &body).map(Box::new))
         }
         EntryType::TABLE_DUMP_V2 => Exact::Rib(exact::check_rib(subtype, &body, peers)),
         _ => Exact::None,
@@ -732,7 +732,8 @@ fn peer_index(body: &Bytes) -> Vec<Option<(IpAddr, u32)>> {
 
 /// Our own reading of a record's parts that bgpkit-parser misreads or drops (see [`exact`]).
 enum Exact {
-    Update(Option<exact::UpdateReading>),
+    // Boxed: a reading is large and most records are not updates read here.
+    Update(Option<Box<exact::UpdateReading>>),
     Rib(Option<exact::RibCheck>),
     None,
 }

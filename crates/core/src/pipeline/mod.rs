@@ -92,6 +92,7 @@ pub struct Pipeline {
     asns: Vec<u32>,
     prefixes: Vec<Prefix>,
     helpers: usize,
+    max_decoded: u64,
     tracker: Tracker,
     detector: Detector,
     recorder: Option<Recorder>,
@@ -106,6 +107,7 @@ impl Pipeline {
             asns: plan.asns.clone(),
             prefixes: plan.prefixes.clone(),
             helpers: plan.helpers,
+            max_decoded: plan.max_decoded,
             tracker: Tracker::new(plan.eligibility.clone(), &plan.asns, &plan.prefixes),
             detector: Detector::new(plan.detect.clone()),
             recorder: plan.timeline.then(Recorder::default),
@@ -172,38 +174,38 @@ impl Pipeline {
             })
             .collect();
         let helpers = lanes::helpers_per_lane(self.helpers, &lanes);
-        let files =
-            thread::scope(|scope| {
-                let mut receivers = Vec::new();
-                let mut handles = Vec::new();
-                for ((group, base), helpers) in lanes.iter().zip(bases).zip(helpers) {
-                    let (tx, rx) = bounded::<Vec<Msg>>(64);
-                    let watch = watch.clone();
-                    let gate = Arc::clone(&gate);
-                    handles.push(scope.spawn(move || {
-                        reader::read_collector(group, base, watch, tx, helpers, gate)
-                    }));
-                    receivers.push(rx);
+        let files = thread::scope(|scope| {
+            let mut receivers = Vec::new();
+            let mut handles = Vec::new();
+            for ((group, base), helpers) in lanes.iter().zip(bases).zip(helpers) {
+                let (tx, rx) = bounded::<Vec<Msg>>(64);
+                let watch = watch.clone();
+                let gate = Arc::clone(&gate);
+                let max_decoded = self.max_decoded;
+                handles.push(scope.spawn(move || {
+                    reader::read_collector(group, base, watch, tx, helpers, max_decoded, gate)
+                }));
+                receivers.push(rx);
+            }
+            self.drive(receivers);
+            let mut reports: Vec<FileReport> = Vec::new();
+            for (h, lane) in handles.into_iter().zip(&lanes) {
+                match h.join() {
+                    Ok(r) => reports.extend(r),
+                    // A bug, not bad input: say which files it leaves unread rather than lose them.
+                    Err(_) => reports.extend(lane.files.iter().map(|f| FileReport {
+                        path: f.path.display().to_string(),
+                        collector: lane.collector.to_string(),
+                        kind: f.kind,
+                        stats: FileStats {
+                            problem: Some("internal error: reader thread failed".into()),
+                            ..FileStats::default()
+                        },
+                    })),
                 }
-                self.drive(receivers);
-                let mut reports: Vec<FileReport> = Vec::new();
-                for (h, lane) in handles.into_iter().zip(&lanes) {
-                    match h.join() {
-                        Ok(r) => reports.extend(r),
-                        // A bug, not bad input: say which files it leaves unread rather than lose them.
-                        Err(_) => reports.extend(lane.files.iter().map(|f| FileReport {
-                            path: f.path.display().to_string(),
-                            collector: lane.collector.to_string(),
-                            kind: f.kind,
-                            stats: FileStats {
-                                problem: Some("internal error: reader thread failed".into()),
-                                ..FileStats::default()
-                            },
-                        })),
-                    }
-                }
-                reports
-            });
+            }
+            reports
+        });
         Fed {
             events: self.detector.take_events(),
             files,

@@ -25,6 +25,9 @@ pub struct ScanPlan {
     /// Threads decompressing update files beside the streams' parsers, shared among the
     /// streams; 0 = each parser decompresses its files itself.
     pub helpers: usize,
+    /// Decompressed bytes of one update file held in memory; a file expanding further is
+    /// streamed, so a decompression bomb costs time, not memory.
+    pub max_decoded: u64,
     /// Record visibility over time (`cutoff timeline`, reports).
     pub timeline: bool,
     /// Archive input: readers wait for each file's download (or its failure) before reading.
@@ -43,6 +46,7 @@ impl std::fmt::Debug for ScanPlan {
             .field("from", &self.from)
             .field("to", &self.to)
             .field("helpers", &self.helpers)
+            .field("max_decoded", &self.max_decoded)
             .field("timeline", &self.timeline)
             .field("downloads", &self.downloads.is_some())
             .finish()
@@ -70,6 +74,7 @@ impl ScanPlan {
             from: None,
             to: None,
             helpers: default_helpers(),
+            max_decoded: crate::parse::decode::DEFAULT_MAX_DECODED,
             timeline: false,
             downloads: None,
         }

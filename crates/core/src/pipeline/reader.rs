@@ -28,6 +28,7 @@ pub(crate) fn read_collector(
     mut watch: Watch,
     tx: Sender<Vec<Msg>>,
     helpers: usize,
+    max_decoded: u64,
     gate: Arc<dyn Gate>,
 ) -> Vec<FileReport> {
     let mut reports = Vec::new();
@@ -44,8 +45,11 @@ pub(crate) fn read_collector(
     let jobs = group.files.iter().filter(|f| in_memory(f));
     let mut ahead = parse::ahead::Ahead::start(
         jobs.map(|f| f.path.clone()).collect(),
-        helpers,
-        helpers + 2,
+        parse::ahead::Limits {
+            helpers,
+            window: helpers + 2,
+            max_decoded,
+        },
         Arc::clone(&gate),
     );
     for (i, file) in group.files.iter().enumerate() {
@@ -62,7 +66,8 @@ pub(crate) fn read_collector(
             _ if file.is_missing() => FileStats::failed(crate::files::MISSING_PROBLEM.into()),
             Some(parse::ahead::Decoded::Bytes(bytes, err)) => read_decoded(bytes, err, &mut reader),
             Some(parse::ahead::Decoded::Unavailable(reason)) => FileStats::failed(reason),
-            // A RIB, an unknown file, or one too large to hold: streamed.
+            // A RIB, an unknown file, or one too large to hold (compressed or expanded):
+            // streamed, so its memory stays bounded.
             Some(parse::ahead::Decoded::TooLarge) | None => match gate.wait(&file.path) {
                 // Missing from the archive or not downloaded: a gap, named by its URL.
                 Err(reason) => FileStats::failed(reason),
