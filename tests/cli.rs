@@ -472,6 +472,140 @@ fn the_readme_shows_the_first_commands_real_output() {
     assert_eq!(printed, shown);
 }
 
+/// Every README example that shows its output prints that output: each ```sh block
+/// followed directly by an output block is run (its `cargo run --release --` or `cutoff`
+/// commands, `> FILE` redirected into a temporary directory) and the last command's stdout is
+/// compared line by line with the block, where a line `...` or `…` stands for any lines. Run
+/// from a pipe, `scan` and `timeline` print JSON Lines; the README shows a terminal, so the
+/// terminal's format (`--format table`, `csv`) is added where the example gives none.
+#[test]
+fn every_readme_example_prints_what_the_readme_shows() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let blocks = fenced_blocks(&readme);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut checked = 0;
+    for pair in blocks.windows(2) {
+        let (code, shown) = (&pair[0], &pair[1]);
+        if code.lang != "sh" || !shown.lang.is_empty() || shown.opened != code.closed + 1 {
+            continue;
+        }
+        let mut printed = String::new();
+        for line in shell_lines(&code.body) {
+            printed = run_readme_command(&line, tmp.path());
+        }
+        assert!(
+            lines_match(&shown.body, &printed),
+            "README block at line {} no longer matches; the program prints:\n{printed}",
+            shown.opened + 1
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "README examples with output found: {checked}");
+}
+
+struct Fenced {
+    lang: String,
+    body: String,
+    /// Line indexes of the opening and closing fences.
+    opened: usize,
+    closed: usize,
+}
+
+fn fenced_blocks(text: &str) -> Vec<Fenced> {
+    let mut out = Vec::new();
+    let mut open: Option<Fenced> = None;
+    for (i, line) in text.lines().enumerate() {
+        match (line.strip_prefix("```"), open.take()) {
+            (Some(lang), None) => {
+                open = Some(Fenced {
+                    lang: lang.trim().to_string(),
+                    body: String::new(),
+                    opened: i,
+                    closed: i,
+                })
+            }
+            (Some(_), Some(mut block)) => {
+                block.closed = i;
+                out.push(block);
+            }
+            (None, Some(mut block)) => {
+                block.body.push_str(line);
+                block.body.push('\n');
+                open = Some(block);
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// The `cutoff` commands of a shell block: continuation lines joined, comments dropped.
+fn shell_lines(body: &str) -> Vec<String> {
+    let joined = body.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or_default().trim().to_string())
+        .filter(|l| l.starts_with("cargo run --release -- ") || l.starts_with("cutoff "))
+        .collect()
+}
+
+/// Run one README command from the repository root; `> FILE` and later mentions of FILE go
+/// to `tmp`. Returns its stdout.
+fn run_readme_command(line: &str, tmp: &std::path::Path) -> String {
+    let line = line
+        .strip_prefix("cargo run --release -- ")
+        .or_else(|| line.strip_prefix("cutoff "))
+        .unwrap_or(line);
+    let (command, redirect) = match line.split_once(" > ") {
+        Some((c, f)) => (c, Some(f.trim())),
+        None => (line, None),
+    };
+    let mut args: Vec<String> = command
+        .split_whitespace()
+        .map(|a| {
+            let in_tmp = tmp.join(a);
+            if in_tmp.exists() {
+                in_tmp.display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    let terminal_format = match args.first().map(String::as_str) {
+        Some("scan") => Some("table"),
+        Some("timeline") => Some("csv"),
+        _ => None,
+    };
+    if let Some(f) = terminal_format.filter(|_| !args.iter().any(|a| a == "--format")) {
+        args.extend(["--format".to_string(), f.to_string()]);
+    }
+    let out = cutoff()
+        .current_dir(root())
+        .args(&args)
+        .output()
+        .expect("runs");
+    if let Some(file) = redirect {
+        std::fs::write(tmp.join(file), &out.stdout).expect("redirect");
+    }
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Whether `printed` has the lines `shown` has, `...`/`…` lines standing for any lines.
+fn lines_match(shown: &str, printed: &str) -> bool {
+    fn go(shown: &[&str], printed: &[&str]) -> bool {
+        match shown.split_first() {
+            None => printed.is_empty(),
+            Some((&("..." | "…"), rest)) => (0..=printed.len()).any(|i| go(rest, &printed[i..])),
+            Some((line, rest)) => printed
+                .split_first()
+                .is_some_and(|(p, more)| p.trim_end() == line.trim_end() && go(rest, more)),
+        }
+    }
+    let shown: Vec<&str> = shown.lines().collect();
+    let printed: Vec<&str> = printed.lines().collect();
+    go(&shown, &printed)
+}
+
 /// A reader that stops early (`cutoff … | head -1`) is not an error: every command that
 /// writes to stdout exits 0 and says nothing when its stdout is a pipe nobody reads. The
 /// read end is closed before the command starts, so its first write fails every time.

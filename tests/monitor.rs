@@ -102,7 +102,7 @@ impl Mon {
     }
 
     fn alert_file_keys(&self) -> Vec<String> {
-        std::fs::read_to_string(self.path("alerts.jsonl"))
+        std::fs::read_to_string(self.path("state/alerts.jsonl"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())

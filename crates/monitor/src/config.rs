@@ -634,7 +634,8 @@ impl MonitorConfig {
     }
 
     /// Fill defaults that depend on the environment, name the sinks, and make relative paths
-    /// relative to `base` (the configuration file's directory).
+    /// relative to `base` (the configuration file's directory), except a file sink's, which
+    /// is relative to the state directory.
     pub fn resolve(&mut self, base: &Path, env: &Env) -> Result<(), String> {
         let abs = |p: &Path| {
             if p.is_absolute() {
@@ -657,9 +658,15 @@ impl MonitorConfig {
         });
         self.source.mode = Some(self.source.mode());
         self.source.mirror = self.source.mirror.iter().map(|p| abs(p)).collect();
+        // A file sink is written on every run: a relative path is taken from the state
+        // directory, which the monitor must be able to write (under the shipped unit the
+        // configuration's directory, /etc/cutoff, is read-only).
+        let state_dir = self.state_dir().to_path_buf();
         for s in &mut self.sinks {
-            if let SinkConfig::File(f) = s {
-                f.path = abs(&f.path);
+            if let SinkConfig::File(f) = s
+                && f.path.is_relative()
+            {
+                f.path = state_dir.join(&f.path);
             }
         }
         self.name_sinks()
@@ -940,7 +947,16 @@ mod tests {
         let SinkConfig::File(f) = &c.sinks[0] else {
             panic!("a file sink")
         };
-        assert_eq!(f.path, PathBuf::from("/etc/cutoff/a.jsonl"));
+        // Relative to the state directory (writable), not to /etc/cutoff (read-only under
+        // the shipped unit); an absolute path stays as written.
+        assert_eq!(
+            f.path,
+            PathBuf::from("/home/op/.local/state/cutoff/a.jsonl")
+        );
+        let SinkConfig::File(b) = &c.sinks[1] else {
+            panic!("a file sink")
+        };
+        assert_eq!(b.path, PathBuf::from("/b.jsonl"));
         let mut dup = MonitorConfig::parse(&format!(
             "{MINIMAL}[[sink]]\ntype = \"stdout\"\nname = \"x\"\n[[sink]]\ntype = \"exec\"\nname = \"x\"\ncommand = [\"true\"]\n"
         ))
@@ -969,6 +985,9 @@ mod tests {
     fn example_parses() {
         let c = MonitorConfig::parse(EXAMPLE).unwrap_or_else(|e| panic!("example: {e}"));
         assert!(!c.watch.is_empty());
+        // The example shows the defaults, not other values that look like them.
+        assert_eq!(c.source.routeviews_url, default_routeviews_url());
+        assert_eq!(c.source.ris_url, default_ris_url());
     }
 
     /// Every key the effective configuration can have (all sink types configured) is

@@ -356,7 +356,7 @@ mod tests {
             .expect("add file");
         }
         fn alert_keys(&self) -> Vec<String> {
-            std::fs::read_to_string(self.dir.path().join("alerts.jsonl"))
+            std::fs::read_to_string(self.dir.path().join("state/alerts.jsonl"))
                 .unwrap_or_default()
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Alert>(l).ok())
