@@ -5,7 +5,9 @@ use cutoff_core::error::{ExitStatus, UsageError};
 use cutoff_core::units::{parse_asn_flag, parse_duration_flag};
 use cutoff_correlate::output::{self, CorrelateFormat};
 use cutoff_correlate::telemetry::{self, LoadOptions, OriginMap, TelemetryFormat, Zone};
-use cutoff_correlate::{DEFAULT_SEED, Prepared, TelemetryOptions, read_events};
+use cutoff_correlate::{
+    DEFAULT_MAX_LISTED_EVENTS, DEFAULT_SEED, Prepared, TelemetryOptions, read_events,
+};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -48,18 +50,22 @@ pub struct TelemetryArgs {
     /// this RIB: adds the series KIND@AS<n> and KIND@unrouted.
     #[arg(long, value_name = "RIB")]
     pub attribute_with: Option<PathBuf>,
-    /// Days after the event compared with the baseline (whole days).
+    /// Days after the event compared with the baseline (whole days, at most 90d).
     #[arg(long, default_value = "7d", value_parser = parse_duration_flag)]
     pub window: i64,
-    /// Previous weeks whose median, bin by bin of the week, is the baseline.
+    /// Previous weeks whose median, bin by bin of the week, is the baseline (1 to 52).
     #[arg(long, default_value_t = 2)]
     pub baseline_weeks: u32,
     /// Seed of the bootstraps (same input and seed, same numbers).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Bootstrap resamples.
+    /// Bootstrap resamples (100 to 100000).
     #[arg(long, default_value_t = 2000)]
     pub bootstrap: usize,
+    /// Most other events listed as confounders of each event (the nearest in time); the rest
+    /// are counted.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LISTED_EVENTS)]
+    pub max_listed_events: usize,
 }
 
 /// `cutoff correlate`.
@@ -97,6 +103,7 @@ impl TelemetryArgs {
             baseline_weeks: self.baseline_weeks,
             seed: self.seed,
             bootstrap: self.bootstrap,
+            max_listed_events: self.max_listed_events,
         }
     }
 }
@@ -246,13 +253,15 @@ mod tests {
                 flags.window,
                 flags.baseline_weeks,
                 flags.seed,
-                flags.bootstrap
+                flags.bootstrap,
+                flags.max_listed_events,
             ),
             (
                 library.window,
                 library.baseline_weeks,
                 library.seed,
-                library.bootstrap
+                library.bootstrap,
+                library.max_listed_events,
             )
         );
         assert_eq!(flags.telemetry_format, library.telemetry_format);

@@ -51,6 +51,29 @@ pub fn check_duration(secs: i64) -> Result<i64, String> {
     }
 }
 
+/// Seconds up to `max` (a limit of one setting, below [`MAX_DURATION_SECS`]), or why not,
+/// stating the limit so the user knows what is allowed.
+pub fn check_duration_at_most(secs: i64, max: i64) -> Result<i64, String> {
+    let secs = check_duration(secs)?;
+    if secs > max {
+        return Err(format!(
+            "{} is more than the limit of {}",
+            duration_text(secs),
+            duration_text(max)
+        ));
+    }
+    Ok(secs)
+}
+
+/// A count within `min..=max` (resamples, lines, items), or why not, stating the bounds.
+pub fn check_count(n: u64, min: u64, max: u64, unit: &str) -> Result<u64, String> {
+    match n {
+        n if n < min => Err(format!("{n} {unit}: at least {min} {unit}")),
+        n if n > max => Err(format!("{n} {unit}: at most {max} {unit}")),
+        n => Ok(n),
+    }
+}
+
 /// A duration given as a flag: like [`parse_duration`], but a number needs its unit (is
 /// `--min-duration 15` fifteen seconds or minutes?), except 0.
 pub fn parse_duration_flag(s: &str) -> Result<i64, String> {
@@ -218,6 +241,22 @@ mod tests {
         }
         assert!(parse_duration("-5").is_err());
         assert!(check_duration(MAX_DURATION_SECS + 1).is_err());
+    }
+
+    #[test]
+    fn limits_are_stated_when_exceeded() {
+        assert_eq!(
+            check_duration_at_most(7 * 86_400, 90 * 86_400),
+            Ok(7 * 86_400)
+        );
+        let e = check_duration_at_most(36_600 * 86_400, 90 * 86_400).expect_err("too long");
+        assert_eq!(e, "36600d is more than the limit of 90d");
+        assert!(check_duration_at_most(-1, 10).is_err());
+        assert_eq!(check_count(2000, 100, 100_000, "resamples"), Ok(2000));
+        let e = check_count(100_000_000, 100, 100_000, "resamples").expect_err("too many");
+        assert_eq!(e, "100000000 resamples: at most 100000 resamples");
+        let e = check_count(5, 100, 100_000, "resamples").expect_err("too few");
+        assert_eq!(e, "5 resamples: at least 100 resamples");
     }
 
     #[test]
