@@ -458,3 +458,78 @@ fn a_truncated_rib_is_refused_for_attribution() {
         "{err}"
     );
 }
+
+/// `/dev/zero` as telemetry grew to 4.2 GB and aborted; as events it would too. Every reader
+/// now stops at `--max-line-bytes` with the file and line named (issue 16, item 8).
+#[test]
+fn endless_lines_stop_at_max_line_bytes_with_the_file_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = write(
+        dir.path(),
+        "events.jsonl",
+        "{\"event\":\"disconnected\",\"asn\":26780,\"time\":\"2008-11-11T21:00:00Z\"}\n",
+    );
+    let long = write(
+        dir.path(),
+        "long.csv",
+        &format!("ts,count\n2008-11-11T00:00:00Z,1\n{}\n", "9".repeat(100)),
+    );
+    let events_arg = events.display().to_string();
+    let long_arg = long.display().to_string();
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--events", &events_arg, "--telemetry", "/dev/zero"],
+            "/dev/zero line 1: longer than 64KiB (--max-line-bytes)".into(),
+        ),
+        (
+            vec!["--events", "/dev/zero", "--telemetry", &long_arg],
+            "/dev/zero line 1: longer than 64KiB (--max-line-bytes)".into(),
+        ),
+        (
+            vec![
+                "--events",
+                &events_arg,
+                "--telemetry",
+                &long_arg,
+                "--max-line-bytes",
+                "80",
+            ],
+            format!("{long_arg} line 3: longer than 80 bytes (--max-line-bytes)"),
+        ),
+    ];
+    let formats = ["csv", "jsonl", "postfix", "exim"];
+    let all = cases
+        .iter()
+        .map(|(a, n)| (a.clone(), n.clone(), None))
+        .chain(formats.iter().map(|f| {
+            (
+                vec![
+                    "--events",
+                    &events_arg,
+                    "--telemetry",
+                    "/dev/zero",
+                    "--tz",
+                    "UTC",
+                ],
+                "/dev/zero line 1: longer than 64KiB".to_string(),
+                Some(*f),
+            )
+        }));
+    for (args, needle, format) in all {
+        let mut cmd = cutoff();
+        cmd.arg("correlate").args(&args);
+        if let Some(f) = format {
+            cmd.args(["--telemetry-format", f]);
+        }
+        if !args.contains(&"--max-line-bytes") {
+            cmd.args(["--max-line-bytes", "64KiB"]);
+        }
+        let out = cmd
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {format:?}: {err}");
+        assert!(err.contains(&needle), "{args:?} {format:?}: {err}");
+    }
+}

@@ -2,9 +2,11 @@
 
 use anyhow::Result;
 use cutoff_core::error::{ExitStatus, UsageError};
-use cutoff_core::units::{parse_asn_flag, parse_duration_flag};
+use cutoff_core::units::{check_count, parse_asn_flag, parse_duration_flag, parse_size};
 use cutoff_correlate::output::{self, CorrelateFormat};
-use cutoff_correlate::telemetry::{self, LoadOptions, OriginMap, TelemetryFormat, Zone};
+use cutoff_correlate::telemetry::{
+    self, LoadOptions, MAX_MAX_LINE_BYTES, OriginMap, TelemetryFormat, Zone,
+};
 use cutoff_correlate::{
     DEFAULT_MAX_LISTED_EVENTS, DEFAULT_SEED, Prepared, TelemetryOptions, read_events,
 };
@@ -66,6 +68,15 @@ pub struct TelemetryArgs {
     /// are counted.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LISTED_EVENTS)]
     pub max_listed_events: usize,
+    /// The longest line of a telemetry, control or events file (up to 1GiB): a longer one
+    /// is an error naming the file and line, so a binary file or /dev/zero cannot fill memory.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_line_cap)]
+    pub max_line_bytes: u64,
+}
+
+/// A `--max-line-bytes` size, within its limits.
+fn parse_line_cap(s: &str) -> Result<u64, String> {
+    check_count(parse_size(s)?, 1, MAX_MAX_LINE_BYTES, "bytes")
 }
 
 /// `cutoff correlate`.
@@ -104,6 +115,7 @@ impl TelemetryArgs {
             seed: self.seed,
             bootstrap: self.bootstrap,
             max_listed_events: self.max_listed_events,
+            max_line_bytes: self.max_line_bytes,
         }
     }
 }
@@ -120,7 +132,7 @@ pub fn run_cli(args: CorrelateArgs) -> Result<ExitStatus> {
         ));
     }
     let events = match &args.events {
-        Some(p) if !args.list_series => Some(read_events(p)?),
+        Some(p) if !args.list_series => Some(read_events(p, args.telemetry.max_line_bytes)?),
         _ => None,
     };
     let prepared = match Prepared::load(&args.telemetry.options()) {
@@ -186,6 +198,7 @@ fn list_only(args: &CorrelateArgs, original: anyhow::Error) -> Result<ExitStatus
         tz: t.tz,
         year: t.year,
         origins: origins.as_ref(),
+        max_line_bytes: t.max_line_bytes,
     };
     let mut listing = Vec::new();
     for p in t.telemetry.iter().chain(t.control.iter()) {
@@ -255,6 +268,7 @@ mod tests {
                 flags.seed,
                 flags.bootstrap,
                 flags.max_listed_events,
+                flags.max_line_bytes,
             ),
             (
                 library.window,
@@ -262,6 +276,7 @@ mod tests {
                 library.seed,
                 library.bootstrap,
                 library.max_listed_events,
+                library.max_line_bytes,
             )
         );
         assert_eq!(flags.telemetry_format, library.telemetry_format);

@@ -135,6 +135,35 @@ pub fn parse_wait(s: &str) -> Result<Duration, String> {
     parse_duration(s).map(|secs| Duration::from_secs(secs.unsigned_abs()))
 }
 
+/// `4096`, `64KiB`, `64k`, `1MiB`, `1M`, `1GiB`: a number of bytes, units of 1024.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{s:?}: use a size like 4096, 64KiB or 1MiB")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("{s:?}: use a size like 4096, 64KiB or 1MiB"))
+}
+
+/// `1MiB`, `64KiB`, or `1000 bytes`: a size as [`parse_size`] reads it.
+pub fn size_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{}GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{}KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
+
 /// `10%` or `0.1`.
 pub fn parse_fraction(s: &str) -> Result<f64, String> {
     let v = match s.trim().strip_suffix('%') {
@@ -257,6 +286,19 @@ mod tests {
         assert_eq!(e, "100000000 resamples: at most 100000 resamples");
         let e = check_count(5, 100, 100_000, "resamples").expect_err("too few");
         assert_eq!(e, "5 resamples: at least 100 resamples");
+    }
+
+    #[test]
+    fn sizes_read_and_print_back() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size(" 2gib "), Ok(2 << 30));
+        assert!(parse_size("1.5M").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+        assert_eq!(size_text(1 << 20), "1MiB");
+        assert_eq!(size_text(65_536), "64KiB");
+        assert_eq!(size_text(1000), "1000 bytes");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub use output::{CorrelateFormat, write_after_scan};
 
 use crate::telemetry::{LoadOptions, OriginMap, Series, TelemetryError, TelemetryFormat, Zone};
 use cutoff_core::error::UsageError;
+use cutoff_core::lines::LineCap;
 use cutoff_core::units::{check_count, check_duration_at_most, duration_text};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -181,6 +182,8 @@ pub struct TelemetryOptions {
     pub bootstrap: usize,
     /// Most other events listed as confounders of each event.
     pub max_listed_events: usize,
+    /// The longest line of telemetry, control and events files.
+    pub max_line_bytes: u64,
 }
 
 impl Default for TelemetryOptions {
@@ -202,6 +205,7 @@ impl Default for TelemetryOptions {
             seed: o.seed,
             bootstrap: o.bootstrap,
             max_listed_events: o.max_listed_events,
+            max_line_bytes: telemetry::DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -349,6 +353,7 @@ impl Prepared {
             tz: args.tz,
             year: args.year,
             origins: origins.as_ref(),
+            max_line_bytes: args.max_line_bytes,
         };
         let tel = telemetry::load(path, &load_opts)?;
         let series = tel.pick(args.series.as_deref())?;
@@ -453,8 +458,8 @@ impl Prepared {
 }
 
 /// Read events from the JSON Lines (or the JSON document) that `cutoff scan` prints. The
-/// summary line and unknown fields are ignored.
-pub fn read_events(path: &Path) -> Result<Vec<EventRef>, TelemetryError> {
+/// summary line and unknown fields are ignored. No line may be longer than `max_line_bytes`.
+pub fn read_events(path: &Path, max_line_bytes: u64) -> Result<Vec<EventRef>, TelemetryError> {
     let file = path.display().to_string();
     let err = |line: Option<u64>, message: String| TelemetryError {
         file: file.clone(),
@@ -463,9 +468,13 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRef>, TelemetryError> {
         message,
     };
     let mut text = String::new();
-    cutoff_core::parse::decode::open(path)
-        .and_then(|mut r| r.read_to_string(&mut text))
-        .map_err(|e| err(None, format!("cannot read: {e}")))?;
+    LineCap::new(
+        cutoff_core::parse::decode::open(path)
+            .map_err(|e| err(None, format!("cannot read: {e}")))?,
+        max_line_bytes,
+    )
+    .read_to_string(&mut text)
+    .map_err(|e| telemetry::read_error(&file, None, &e))?;
     if let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(&text)
         && let Some(serde_json::Value::Array(events)) = doc.get("events")
     {
@@ -621,13 +630,13 @@ mod tests {
              {\"type\":\"summary\",\"files_read\":3}\n",
         )
         .expect("write");
-        let ev = read_events(&p).expect("reads");
+        let ev = read_events(&p, 1 << 20).expect("reads");
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].time, 1_226_439_180);
         assert_eq!(ev[1].upstream, Some(3491));
         std::fs::write(&p, "{\"event\":\"disconnected\",\"asn\":1,\"time\":\"2008-11-11T21:33:00Z\"}\n{\"event\":\"restored\",\"time\":\"x\"}\n")
             .expect("write");
-        let e = read_events(&p).expect_err("no asn").to_string();
+        let e = read_events(&p, 1 << 20).expect_err("no asn").to_string();
         assert!(e.contains("line 2: asn"), "{e}");
     }
 }
