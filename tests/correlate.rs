@@ -819,3 +819,81 @@ fn a_timeline_given_as_events_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// `--window 100000d` and `--bootstrap 100000000` once ran without end; now each is refused at
+/// once with its limit (issue 16, item 10).
+#[test]
+fn window_and_bootstrap_beyond_their_limits_are_refused_with_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = write_events(dir.path(), &[("disconnected", 26780, 1_226_439_180)]);
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--window", "36600d"],
+            "--window 36600d is more than the limit of 90d",
+        ),
+        (&["--window", "100000d"], "at most 100 years"),
+        (
+            &["--bootstrap", "100000000"],
+            "--bootstrap 100000000 resamples: at most 100000 resamples",
+        ),
+        (
+            &["--bootstrap", "5"],
+            "--bootstrap 5 resamples: at least 100 resamples",
+        ),
+        (
+            &["--baseline-weeks", "4000000000"],
+            "--baseline-weeks 4000000000 weeks: at most 52 weeks",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let out = cutoff()
+            .current_dir(root())
+            .args(["correlate", "--events", path(&events)])
+            .args(["--telemetry", MCCOLO_SPAM])
+            .args(extra)
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+}
+
+/// Thousands of events in one window made every result list every other event, so output and
+/// memory grew with the square of the events (issue 16, item 9). Now the nearest
+/// `--max-listed-events` are listed and the rest counted.
+#[test]
+fn many_events_in_one_window_list_the_nearest_and_count_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = synth(T - 6 * WEEK, T + 3 * WEEK, 7, |_| 1.0);
+    let csv = write_csv(dir.path(), "spam.csv", &rows);
+    let events: Vec<(&str, u32, i64)> = (0..40)
+        .map(|i| ("upstream_lost", 64_500 + i, T + i64::from(i) * 600))
+        .collect();
+    let ev = write_events(dir.path(), &events);
+    let run = correlate(&[
+        "--events",
+        path(&ev),
+        "--telemetry",
+        path(&csv),
+        "--bootstrap",
+        "100",
+    ]);
+    assert_eq!(run.results.len(), 40, "{}", run.stderr);
+    for r in &run.results {
+        let listed = r["confounders"]
+            .as_array()
+            .expect("confounders")
+            .iter()
+            .filter(|c| c["kind"] == "event")
+            .count();
+        assert_eq!(listed, 20, "{r}");
+        assert_eq!(r["confounder_events_not_listed"], 19, "{r}");
+        assert!(
+            r["sentence"].as_str().expect("sentence").contains("more"),
+            "{r}"
+        );
+    }
+    assert_eq!(run.summary["options"]["max_listed_events"], 20);
+}

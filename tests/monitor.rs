@@ -561,6 +561,25 @@ fn config_prints_the_effective_configuration_and_names_bad_keys() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("[[sink]]"));
 }
 
+/// `cutoff config --config /dev/zero` reached 12.7 GB in 20 s, and `monitor` read its
+/// configuration the same way; both now stop after 1 MiB with the file named (issue 16, item 8).
+#[test]
+fn a_config_that_never_ends_is_refused_at_once() {
+    for command in ["config", "monitor"] {
+        let out = cutoff()
+            .args([command, "--config", "/dev/zero"])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("/dev/zero: larger than 1MiB: a configuration is a few kilobytes"),
+            "{command}: {err}"
+        );
+    }
+}
+
 /// Tiny deterministic generator for kill delays.
 struct Lcg(u64);
 impl Lcg {

@@ -458,3 +458,189 @@ fn a_truncated_rib_is_refused_for_attribution() {
         "{err}"
     );
 }
+
+/// One line of October after a line of November 1 moved every later line a year on, so the
+/// event was "not measured" (issue 16, item 6). Now the year moves only at a real new year;
+/// the stray line is counted where it belongs and named in a note.
+#[test]
+fn an_out_of_order_syslog_line_keeps_its_year_and_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = write(
+        dir.path(),
+        "mail.log",
+        "Nov  1 00:10:00 mx postfix/smtpd[1]: connect from a[192.0.2.1]\n\
+         Oct 31 23:50:00 mx postfix/smtpd[2]: connect from a[192.0.2.1]\n\
+         Nov  1 00:20:00 mx postfix/smtpd[3]: connect from a[192.0.2.1]\n\
+         Nov  1 00:19:00 mx postfix/smtpd[4]: connect from a[192.0.2.1]\n",
+    );
+    let opts = LoadOptions {
+        tz: Some(zone("UTC")),
+        year: Some(2008),
+        ..LoadOptions::default()
+    };
+    let t = telemetry::load(&log, &opts).expect("loads");
+    let s = t.pick(None).expect("one series");
+    let bins: Vec<(String, f64)> = s
+        .points
+        .iter()
+        .map(|(t, c)| (telemetry::rfc3339(*t), *c))
+        .collect();
+    assert_eq!(
+        bins,
+        [
+            ("2008-10-31T23:00:00Z".to_string(), 1.0),
+            ("2008-11-01T00:00:00Z".to_string(), 3.0)
+        ]
+    );
+    // A minute back (line 4) is within the tolerance; twenty minutes back (line 2) is not.
+    assert_eq!(t.notes.len(), 1, "{:?}", t.notes);
+    assert!(
+        t.notes[0]
+            .contains("mail.log: 1 line(s) more than 5m earlier than a line before them (line 2)"),
+        "{:?}",
+        t.notes
+    );
+    // A straggler of December 31 after the new year stays in December.
+    let log = write(
+        dir.path(),
+        "newyear.log",
+        "Dec 31 23:59:50 mx postfix/smtpd[1]: connect from a[192.0.2.1]\n\
+         Jan  1 00:00:10 mx postfix/smtpd[2]: connect from a[192.0.2.1]\n\
+         Dec 31 23:59:59 mx postfix/smtpd[3]: connect from a[192.0.2.1]\n\
+         Jan  1 01:00:00 mx postfix/smtpd[4]: connect from a[192.0.2.1]\n",
+    );
+    let t = telemetry::load(&log, &opts).expect("loads");
+    let keys: Vec<String> = t
+        .pick(None)
+        .expect("one series")
+        .points
+        .keys()
+        .map(|t| telemetry::rfc3339(*t))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "2008-12-31T23:00:00Z",
+            "2009-01-01T00:00:00Z",
+            "2009-01-01T01:00:00Z"
+        ]
+    );
+    assert!(t.notes.is_empty(), "{:?}", t.notes);
+}
+
+/// The same in `correlate`: the event after the stray line is measured, and the summary says
+/// which line was out of order.
+#[test]
+fn correlate_measures_an_event_after_an_out_of_order_mail_log_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let event = 1_226_437_200; // 2008-11-11T21:00:00Z
+    let mut text = String::new();
+    for line in postfix_log(event - 28 * 86_400, 36 * 24).lines() {
+        text.push_str(line);
+        text.push('\n');
+        if line.starts_with("Nov  1 00:10:00") {
+            text.push_str(
+                "Oct 31 23:40:00 mx1 postfix/smtpd[9]: connect from unknown[192.0.2.9]\n",
+            );
+        }
+    }
+    let log = write(dir.path(), "mail.log", &text);
+    let events = write(
+        dir.path(),
+        "events.jsonl",
+        "{\"event\":\"disconnected\",\"asn\":26780,\"time\":\"2008-11-11T21:00:00Z\"}\n",
+    );
+    let out = cutoff()
+        .args(["correlate", "--events"])
+        .arg(&events)
+        .arg("--telemetry")
+        .arg(&log)
+        .args(["--series", "connect", "--tz", "America/Los_Angeles"])
+        .args(["--year", "2008", "--bootstrap", "100", "--format", "jsonl"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert!(lines[0]["drop_pct"].is_number(), "{}", lines[0]);
+    let notes = lines[1]["telemetry"]["notes"].to_string();
+    assert!(notes.contains("1 line(s) more than 5m earlier"), "{notes}");
+}
+
+/// `/dev/zero` as telemetry grew to 4.2 GB and aborted; as events it would too. Every reader
+/// now stops at `--max-line-bytes` with the file and line named (issue 16, item 8).
+#[test]
+fn endless_lines_stop_at_max_line_bytes_with_the_file_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = write(
+        dir.path(),
+        "events.jsonl",
+        "{\"event\":\"disconnected\",\"asn\":26780,\"time\":\"2008-11-11T21:00:00Z\"}\n",
+    );
+    let long = write(
+        dir.path(),
+        "long.csv",
+        &format!("ts,count\n2008-11-11T00:00:00Z,1\n{}\n", "9".repeat(100)),
+    );
+    let events_arg = events.display().to_string();
+    let long_arg = long.display().to_string();
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--events", &events_arg, "--telemetry", "/dev/zero"],
+            "/dev/zero line 1: longer than 64KiB (--max-line-bytes)".into(),
+        ),
+        (
+            vec!["--events", "/dev/zero", "--telemetry", &long_arg],
+            "/dev/zero line 1: longer than 64KiB (--max-line-bytes)".into(),
+        ),
+        (
+            vec![
+                "--events",
+                &events_arg,
+                "--telemetry",
+                &long_arg,
+                "--max-line-bytes",
+                "80",
+            ],
+            format!("{long_arg} line 3: longer than 80 bytes (--max-line-bytes)"),
+        ),
+    ];
+    let formats = ["csv", "jsonl", "postfix", "exim"];
+    let all = cases
+        .iter()
+        .map(|(a, n)| (a.clone(), n.clone(), None))
+        .chain(formats.iter().map(|f| {
+            (
+                vec![
+                    "--events",
+                    &events_arg,
+                    "--telemetry",
+                    "/dev/zero",
+                    "--tz",
+                    "UTC",
+                ],
+                "/dev/zero line 1: longer than 64KiB".to_string(),
+                Some(*f),
+            )
+        }));
+    for (args, needle, format) in all {
+        let mut cmd = cutoff();
+        cmd.arg("correlate").args(&args);
+        if let Some(f) = format {
+            cmd.args(["--telemetry-format", f]);
+        }
+        if !args.contains(&"--max-line-bytes") {
+            cmd.args(["--max-line-bytes", "64KiB"]);
+        }
+        let out = cmd
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {format:?}: {err}");
+        assert!(err.contains(&needle), "{args:?} {format:?}: {err}");
+    }
+}

@@ -2,10 +2,14 @@
 
 use anyhow::Result;
 use cutoff_core::error::{ExitStatus, UsageError};
-use cutoff_core::units::{parse_asn_flag, parse_duration_flag};
+use cutoff_core::units::{check_count, parse_asn_flag, parse_duration_flag, parse_size};
 use cutoff_correlate::output::{self, CorrelateFormat};
-use cutoff_correlate::telemetry::{self, LoadOptions, OriginMap, TelemetryFormat, Zone};
-use cutoff_correlate::{DEFAULT_SEED, Prepared, TelemetryOptions, read_events};
+use cutoff_correlate::telemetry::{
+    self, LoadOptions, MAX_MAX_LINE_BYTES, OriginMap, TelemetryFormat, Zone,
+};
+use cutoff_correlate::{
+    DEFAULT_MAX_LISTED_EVENTS, DEFAULT_SEED, Prepared, TelemetryOptions, read_events,
+};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -48,18 +52,31 @@ pub struct TelemetryArgs {
     /// this RIB: adds the series KIND@AS<n> and KIND@unrouted.
     #[arg(long, value_name = "RIB")]
     pub attribute_with: Option<PathBuf>,
-    /// Days after the event compared with the baseline (whole days).
+    /// Days after the event compared with the baseline (whole days, at most 90d).
     #[arg(long, default_value = "7d", value_parser = parse_duration_flag)]
     pub window: i64,
-    /// Previous weeks whose median, bin by bin of the week, is the baseline.
+    /// Previous weeks whose median, bin by bin of the week, is the baseline (1 to 52).
     #[arg(long, default_value_t = 2)]
     pub baseline_weeks: u32,
     /// Seed of the bootstraps (same input and seed, same numbers).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Bootstrap resamples.
+    /// Bootstrap resamples (100 to 100000).
     #[arg(long, default_value_t = 2000)]
     pub bootstrap: usize,
+    /// Most other events listed as confounders of each event (the nearest in time); the rest
+    /// are counted.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LISTED_EVENTS)]
+    pub max_listed_events: usize,
+    /// The longest line of a telemetry, control or events file (up to 1GiB): a longer one
+    /// is an error naming the file and line, so a binary file or /dev/zero cannot fill memory.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_line_cap)]
+    pub max_line_bytes: u64,
+}
+
+/// A `--max-line-bytes` size, within its limits.
+fn parse_line_cap(s: &str) -> Result<u64, String> {
+    check_count(parse_size(s)?, 1, MAX_MAX_LINE_BYTES, "bytes")
 }
 
 /// `cutoff correlate`.
@@ -97,6 +114,8 @@ impl TelemetryArgs {
             baseline_weeks: self.baseline_weeks,
             seed: self.seed,
             bootstrap: self.bootstrap,
+            max_listed_events: self.max_listed_events,
+            max_line_bytes: self.max_line_bytes,
         }
     }
 }
@@ -113,7 +132,7 @@ pub fn run_cli(args: CorrelateArgs) -> Result<ExitStatus> {
         ));
     }
     let events = match &args.events {
-        Some(p) if !args.list_series => Some(read_events(p)?),
+        Some(p) if !args.list_series => Some(read_events(p, args.telemetry.max_line_bytes)?),
         _ => None,
     };
     let prepared = match Prepared::load(&args.telemetry.options()) {
@@ -179,6 +198,7 @@ fn list_only(args: &CorrelateArgs, original: anyhow::Error) -> Result<ExitStatus
         tz: t.tz,
         year: t.year,
         origins: origins.as_ref(),
+        max_line_bytes: t.max_line_bytes,
     };
     let mut listing = Vec::new();
     for p in t.telemetry.iter().chain(t.control.iter()) {
@@ -246,13 +266,17 @@ mod tests {
                 flags.window,
                 flags.baseline_weeks,
                 flags.seed,
-                flags.bootstrap
+                flags.bootstrap,
+                flags.max_listed_events,
+                flags.max_line_bytes,
             ),
             (
                 library.window,
                 library.baseline_weeks,
                 library.seed,
-                library.bootstrap
+                library.bootstrap,
+                library.max_listed_events,
+                library.max_line_bytes,
             )
         );
         assert_eq!(flags.telemetry_format, library.telemetry_format);

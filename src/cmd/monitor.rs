@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct MonitorArgs {
-    /// The TOML configuration (see `cutoff config --example`).
+    /// The TOML configuration (see `cutoff config --example`; at most 1MiB).
     #[arg(long, env = "CUTOFF_CONFIG")]
     pub config: PathBuf,
     /// Exit with status 1 when this run raised alerts.
@@ -27,7 +27,8 @@ pub struct MonitorArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ConfigArgs {
-    /// The configuration file whose effective form (defaults filled in) is printed.
+    /// The configuration file whose effective form (defaults filled in) is printed (at most
+    /// 1MiB).
     #[arg(long, env = "CUTOFF_CONFIG", required_unless_present = "example")]
     pub config: Option<PathBuf>,
     /// Print the documented example configuration instead.

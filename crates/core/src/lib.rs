@@ -4,6 +4,7 @@
 //!
 //! - [`units`]: how times, durations, shares and AS numbers are written and read.
 //! - [`error`]: the exit status and usage errors.
+//! - [`lines`]: reading text line by line with a bound on the length of a line.
 //! - [`model`]: timestamps, collectors, sessions, prefixes, AS paths.
 //! - [`parse`]: MRT framing, decompression, prefiltering on the wire, salvage of cut records.
 //! - [`files`]: local input (paths, directories, globs) as each collector's files in order.
@@ -24,6 +25,7 @@ pub mod detect;
 pub mod dump;
 pub mod error;
 pub mod files;
+pub mod lines;
 pub mod model;
 pub mod output;
 pub mod parse;

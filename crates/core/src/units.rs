@@ -51,6 +51,29 @@ pub fn check_duration(secs: i64) -> Result<i64, String> {
     }
 }
 
+/// Seconds up to `max` (a limit of one setting, below [`MAX_DURATION_SECS`]), or why not,
+/// stating the limit so the user knows what is allowed.
+pub fn check_duration_at_most(secs: i64, max: i64) -> Result<i64, String> {
+    let secs = check_duration(secs)?;
+    if secs > max {
+        return Err(format!(
+            "{} is more than the limit of {}",
+            duration_text(secs),
+            duration_text(max)
+        ));
+    }
+    Ok(secs)
+}
+
+/// A count within `min..=max` (resamples, lines, items), or why not, stating the bounds.
+pub fn check_count(n: u64, min: u64, max: u64, unit: &str) -> Result<u64, String> {
+    match n {
+        n if n < min => Err(format!("{n} {unit}: at least {min} {unit}")),
+        n if n > max => Err(format!("{n} {unit}: at most {max} {unit}")),
+        n => Ok(n),
+    }
+}
+
 /// A duration given as a flag: like [`parse_duration`], but a number needs its unit (is
 /// `--min-duration 15` fifteen seconds or minutes?), except 0.
 pub fn parse_duration_flag(s: &str) -> Result<i64, String> {
@@ -110,6 +133,35 @@ pub fn parse_wait(s: &str) -> Result<Duration, String> {
             .map_err(|_| format!("{s:?}: use a duration like 500ms, 30s or 2m"));
     }
     parse_duration(s).map(|secs| Duration::from_secs(secs.unsigned_abs()))
+}
+
+/// `4096`, `64KiB`, `64k`, `1MiB`, `1M`, `1GiB`: a number of bytes, units of 1024.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{s:?}: use a size like 4096, 64KiB or 1MiB")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("{s:?}: use a size like 4096, 64KiB or 1MiB"))
+}
+
+/// `1MiB`, `64KiB`, or `1000 bytes`: a size as [`parse_size`] reads it.
+pub fn size_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{}GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{}KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
 }
 
 /// `10%` or `0.1`.
@@ -265,6 +317,35 @@ mod tests {
         }
         assert!(parse_duration("-5").is_err());
         assert!(check_duration(MAX_DURATION_SECS + 1).is_err());
+    }
+
+    #[test]
+    fn limits_are_stated_when_exceeded() {
+        assert_eq!(
+            check_duration_at_most(7 * 86_400, 90 * 86_400),
+            Ok(7 * 86_400)
+        );
+        let e = check_duration_at_most(36_600 * 86_400, 90 * 86_400).expect_err("too long");
+        assert_eq!(e, "36600d is more than the limit of 90d");
+        assert!(check_duration_at_most(-1, 10).is_err());
+        assert_eq!(check_count(2000, 100, 100_000, "resamples"), Ok(2000));
+        let e = check_count(100_000_000, 100, 100_000, "resamples").expect_err("too many");
+        assert_eq!(e, "100000000 resamples: at most 100000 resamples");
+        let e = check_count(5, 100, 100_000, "resamples").expect_err("too few");
+        assert_eq!(e, "5 resamples: at least 100 resamples");
+    }
+
+    #[test]
+    fn sizes_read_and_print_back() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size(" 2gib "), Ok(2 << 30));
+        assert!(parse_size("1.5M").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+        assert_eq!(size_text(1 << 20), "1MiB");
+        assert_eq!(size_text(65_536), "64KiB");
+        assert_eq!(size_text(1000), "1000 bytes");
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub use output::{CorrelateFormat, write_after_scan};
 
 use crate::telemetry::{LoadOptions, OriginMap, Series, TelemetryError, TelemetryFormat, Zone};
 use cutoff_core::error::UsageError;
-use cutoff_core::units::duration_text;
+use cutoff_core::lines::LineCap;
+use cutoff_core::units::{check_count, check_duration_at_most, duration_text};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -31,6 +32,10 @@ use std::path::{Path, PathBuf};
 
 /// Fixed default seed of the bootstraps: same input, same numbers.
 pub const DEFAULT_SEED: u64 = 2008;
+
+/// Most other events listed as confounders of one event by default: with thousands of events
+/// in one window, listing all of them made the output grow with the square of the events.
+pub const DEFAULT_MAX_LISTED_EVENTS: usize = 20;
 
 /// Version of the JSON output of `correlate`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -54,6 +59,9 @@ pub struct Options {
     pub placebo_step_secs: i64,
     /// Confidence level of the intervals.
     pub level: f64,
+    /// Most other events listed as confounders of one event (the nearest in time); the rest
+    /// are counted.
+    pub max_listed_events: usize,
 }
 
 impl Default for Options {
@@ -66,6 +74,7 @@ impl Default for Options {
             lag_radius_secs: 48 * 3600,
             placebo_step_secs: 86_400,
             level: 0.95,
+            max_listed_events: DEFAULT_MAX_LISTED_EVENTS,
         }
     }
 }
@@ -127,11 +136,12 @@ fn correlate_some(
         None => None,
     };
     let blind = analysis::blind_change_point(&grid);
+    let by_time = analysis::EventsByTime::new(all);
     let cx = analysis::Context {
         grid: &grid,
         control: control_grid.as_ref(),
         blind,
-        all_events: all,
+        all_events: &by_time,
         opts,
     };
     Ok(targets
@@ -170,6 +180,10 @@ pub struct TelemetryOptions {
     pub baseline_weeks: u32,
     pub seed: u64,
     pub bootstrap: usize,
+    /// Most other events listed as confounders of each event.
+    pub max_listed_events: usize,
+    /// The longest line of telemetry, control and events files.
+    pub max_line_bytes: u64,
 }
 
 impl Default for TelemetryOptions {
@@ -190,6 +204,8 @@ impl Default for TelemetryOptions {
             baseline_weeks: o.baseline_weeks,
             seed: o.seed,
             bootstrap: o.bootstrap,
+            max_listed_events: o.max_listed_events,
+            max_line_bytes: telemetry::DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -278,6 +294,42 @@ fn usage(msg: String) -> anyhow::Error {
     UsageError::Invalid(msg).into()
 }
 
+/// The longest `--window`: every bin of it is resampled `--bootstrap` times, so the work
+/// grows with both (100000d never finished).
+pub const MAX_WINDOW_SECS: i64 = 90 * 86_400;
+/// Most `--baseline-weeks`: the baseline of each bin is a median over them.
+pub const MAX_BASELINE_WEEKS: u64 = 52;
+/// Fewest and most `--bootstrap` resamples (100000000 never finished).
+pub const MIN_BOOTSTRAP: u64 = 100;
+pub const MAX_BOOTSTRAP: u64 = 100_000;
+
+/// The method's parameters within their limits, or a usage error that states the limit.
+fn check_method(args: &TelemetryOptions) -> anyhow::Result<()> {
+    let flag = |name: &'static str| move |m: String| usage(format!("{name} {m}"));
+    if args.window <= 0 || args.window % 86_400 != 0 {
+        return Err(usage(format!(
+            "--window {}: give whole days, like 7d",
+            duration_text(args.window)
+        )));
+    }
+    check_duration_at_most(args.window, MAX_WINDOW_SECS).map_err(flag("--window"))?;
+    check_count(
+        u64::from(args.baseline_weeks),
+        1,
+        MAX_BASELINE_WEEKS,
+        "weeks",
+    )
+    .map_err(flag("--baseline-weeks"))?;
+    check_count(
+        u64::try_from(args.bootstrap).unwrap_or(u64::MAX),
+        MIN_BOOTSTRAP,
+        MAX_BOOTSTRAP,
+        "resamples",
+    )
+    .map_err(flag("--bootstrap"))?;
+    Ok(())
+}
+
 impl Prepared {
     /// Load and check everything `args` names (exit 2 on any problem). `Ok(None)` when no
     /// `--telemetry` was given (for scan).
@@ -290,18 +342,7 @@ impl Prepared {
             }
             return Ok(None);
         };
-        if args.window <= 0 || args.window % 86_400 != 0 {
-            return Err(usage(format!(
-                "--window {}: give whole days, like 7d",
-                duration_text(args.window)
-            )));
-        }
-        if args.baseline_weeks == 0 {
-            return Err(usage("--baseline-weeks must be at least 1".into()));
-        }
-        if args.bootstrap < 100 {
-            return Err(usage("--bootstrap must be at least 100 resamples".into()));
-        }
+        check_method(args)?;
         let origins = match &args.attribute_with {
             Some(rib) => Some(OriginMap::from_rib(rib)?),
             None => None,
@@ -312,6 +353,7 @@ impl Prepared {
             tz: args.tz,
             year: args.year,
             origins: origins.as_ref(),
+            max_line_bytes: args.max_line_bytes,
         };
         let tel = telemetry::load(path, &load_opts)?;
         let series = tel.pick(args.series.as_deref())?;
@@ -344,6 +386,7 @@ impl Prepared {
                 baseline_weeks: args.baseline_weeks,
                 seed: args.seed,
                 bootstrap: args.bootstrap,
+                max_listed_events: args.max_listed_events,
                 ..Options::default()
             },
             summary_telemetry,
@@ -415,8 +458,8 @@ impl Prepared {
 }
 
 /// Read events from the JSON Lines (or the JSON document) that `cutoff scan` prints. The
-/// summary line and unknown fields are ignored.
-pub fn read_events(path: &Path) -> Result<Vec<EventRef>, TelemetryError> {
+/// summary line and unknown fields are ignored. No line may be longer than `max_line_bytes`.
+pub fn read_events(path: &Path, max_line_bytes: u64) -> Result<Vec<EventRef>, TelemetryError> {
     let file = path.display().to_string();
     let err = |line: Option<u64>, message: String| TelemetryError {
         file: file.clone(),
@@ -425,9 +468,13 @@ pub fn read_events(path: &Path) -> Result<Vec<EventRef>, TelemetryError> {
         message,
     };
     let mut text = String::new();
-    cutoff_core::parse::decode::open(path)
-        .and_then(|mut r| r.read_to_string(&mut text))
-        .map_err(|e| err(None, format!("cannot read: {e}")))?;
+    LineCap::new(
+        cutoff_core::parse::decode::open(path)
+            .map_err(|e| err(None, format!("cannot read: {e}")))?,
+        max_line_bytes,
+    )
+    .read_to_string(&mut text)
+    .map_err(|e| telemetry::read_error(&file, None, &e))?;
     if let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(&text)
         && let Some(serde_json::Value::Array(events)) = doc.get("events")
     {
@@ -583,13 +630,13 @@ mod tests {
              {\"type\":\"summary\",\"files_read\":3}\n",
         )
         .expect("write");
-        let ev = read_events(&p).expect("reads");
+        let ev = read_events(&p, 1 << 20).expect("reads");
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].time, 1_226_439_180);
         assert_eq!(ev[1].upstream, Some(3491));
         std::fs::write(&p, "{\"event\":\"disconnected\",\"asn\":1,\"time\":\"2008-11-11T21:33:00Z\"}\n{\"event\":\"restored\",\"time\":\"x\"}\n")
             .expect("write");
-        let e = read_events(&p).expect_err("no asn").to_string();
+        let e = read_events(&p, 1 << 20).expect_err("no asn").to_string();
         assert!(e.contains("line 2: asn"), "{e}");
     }
 }

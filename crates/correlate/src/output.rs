@@ -223,6 +223,18 @@ fn write_block(out: &mut dyn Write, c: &Correlation) -> std::io::Result<()> {
             x.kind, x.place, x.description
         )?;
     }
+    if c.confounder_events_not_listed > 0 {
+        writeln!(
+            out,
+            "  {:<13} and {} more events in the window or its baseline weeks",
+            if c.confounders.is_empty() {
+                "confounders"
+            } else {
+                ""
+            },
+            c.confounder_events_not_listed
+        )?;
+    }
     writeln!(out, "  quote         {}", c.sentence)
 }
 

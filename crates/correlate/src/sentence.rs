@@ -194,10 +194,11 @@ pub fn sentence(ev: &EventRef, c: &Correlation) -> String {
         .filter(|x| x.kind != "gap")
         .map(|x| x.description.as_str())
         .collect();
+    let hidden = others.len().saturating_sub(3) + c.confounder_events_not_listed;
     if !others.is_empty() {
         let shown: Vec<&str> = others.iter().take(3).copied().collect();
-        let more = if others.len() > 3 {
-            format!(" and {} more", others.len() - 3)
+        let more = if hidden > 0 {
+            format!(" and {hidden} more")
         } else {
             String::new()
         };

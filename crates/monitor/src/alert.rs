@@ -6,9 +6,10 @@
 
 use crate::config::{ExecSink, FileSink, HttpSink, SinkConfig};
 use cutoff_core::detect::Event;
+use cutoff_core::lines::{LineCap, LineTooLong};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -114,7 +115,13 @@ struct AppendFile {
     name: String,
     path: PathBuf,
     keys: Option<HashSet<String>>,
+    /// The longest line read back (alert lines are a few kilobytes).
+    max_line_bytes: u64,
 }
+
+/// The longest line the file sink reads back from its file: far above an alert line, and a
+/// bound on memory if the path is not a file of alerts at all.
+pub const MAX_ALERT_LINE_BYTES: u64 = 16 << 20;
 
 impl AppendFile {
     fn new(name: String, config: &FileSink) -> Self {
@@ -122,31 +129,63 @@ impl AppendFile {
             name,
             path: config.path.clone(),
             keys: None,
+            max_line_bytes: MAX_ALERT_LINE_BYTES,
         }
     }
 
-    /// Keys of the complete lines already in the file. A line cut by a crash does not parse
-    /// and so does not count as delivered.
+    /// Keys of the complete lines already in the file, read line by line (never the whole
+    /// file at once). A line cut by a crash does not parse and so does not count as delivered.
     fn existing_keys(&self) -> Result<HashSet<String>, String> {
-        let text = match std::fs::read(&self.path) {
-            Ok(b) => b,
+        let file = match self.open_regular(std::fs::OpenOptions::new().read(true)) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
-            Err(e) => return Err(format!("{}: {e}", self.path.display())),
+            Err(e) => return Err(self.problem(&e)),
         };
-        Ok(text
-            .split(|b| *b == b'\n')
-            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
-            .filter_map(|v| v.get("key").and_then(|k| k.as_str()).map(str::to_string))
-            .collect())
+        let mut keys = HashSet::new();
+        let lines = BufReader::new(LineCap::new(file, self.max_line_bytes)).split(b'\n');
+        for line in lines {
+            let line = line.map_err(|e| self.problem(&e))?;
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line)
+                && let Some(k) = v.get("key").and_then(|k| k.as_str())
+            {
+                keys.insert(k.to_string());
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Open the sink's file, refusing anything but a regular file: appending alerts to a
+    /// device (`/dev/full`, `/dev/zero`) or a pipe cannot be checked for keys or synced.
+    /// Looked at before opening, since opening a named pipe waits for its other end.
+    fn open_regular(&self, how: &std::fs::OpenOptions) -> std::io::Result<std::fs::File> {
+        match std::fs::metadata(&self.path) {
+            Ok(m) if !m.is_file() => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file: the file sink appends alert lines to a regular file",
+            )),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => how.open(&self.path),
+        }
+    }
+
+    /// An I/O problem of the sink, named with its file, in words for the usual ones.
+    fn problem(&self, e: &std::io::Error) -> String {
+        let what = match (LineTooLong::of(e), e.kind()) {
+            (Some(long), _) => format!("{long}: not a file of alerts?"),
+            (None, std::io::ErrorKind::StorageFull) => "no space left on the device".into(),
+            _ => e.to_string(),
+        };
+        format!("{}: {what}", self.path.display())
     }
 
     fn append(&self, line: &str) -> std::io::Result<()> {
         let created = !self.path.exists();
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&self.path)?;
+        let mut f = self.open_regular(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true),
+        )?;
         // After a torn write the file may end inside a line: start ours on a fresh one.
         let mut text = String::new();
         let len = f.metadata()?.len();
@@ -181,7 +220,7 @@ impl Sink for AppendFile {
             return Ok(());
         }
         self.append(&alert.json_line())
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            .map_err(|e| self.problem(&e))?;
         if let Some(k) = self.keys.as_mut() {
             k.insert(alert.key.clone());
         }
@@ -444,6 +483,48 @@ mod tests {
             .collect();
         assert_eq!(keys, vec![a.key.clone(), b.key.clone()]);
         assert_eq!(text.lines().count(), 3, "the torn line stays, on its own");
+    }
+
+    /// A file sink at /dev/zero grew to 24 GB reading "the file" whole; /dev/full could
+    /// not be written. Both are refused at once, by name (issue 16, item 8).
+    #[test]
+    fn file_sink_refuses_devices_and_bounds_what_it_reads_back() {
+        let a = Alert::from_event(&event(EventKind::Disconnected, 1, 1000, None), "x");
+        for dev in ["/dev/zero", "/dev/full"] {
+            let config = FileSink {
+                name: None,
+                path: dev.into(),
+            };
+            let e = AppendFile::new("file".into(), &config)
+                .deliver(&a)
+                .expect_err(dev);
+            assert_eq!(
+                e,
+                format!(
+                    "{dev}: not a regular file: the file sink appends alert lines to a regular file"
+                )
+            );
+        }
+        // A regular file that is not a file of alerts: one line longer than the bound.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big");
+        std::fs::write(&path, "{\"key\":\"k\"}\n0123456789abcdef0123456789\n").expect("write");
+        let mut sink = AppendFile::new(
+            "file".into(),
+            &FileSink {
+                name: None,
+                path: path.clone(),
+            },
+        );
+        sink.max_line_bytes = 16;
+        let e = sink.deliver(&a).expect_err("long line");
+        assert_eq!(
+            e,
+            format!(
+                "{}: line 2 is longer than 16 bytes: not a file of alerts?",
+                path.display()
+            )
+        );
     }
 
     #[test]

@@ -557,6 +557,31 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// The largest configuration file read: a real one is a few kilobytes, and reading no more
+/// than this keeps a wrong path (`/dev/zero`, a disk image) from filling memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The text of a file of at most [`MAX_CONFIG_BYTES`].
+fn read_small(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "larger than {}: a configuration is a few kilobytes; is this the right file?",
+            cutoff_core::units::size_text(MAX_CONFIG_BYTES)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (byte {}): a configuration is TOML",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 impl MonitorConfig {
     /// Read, parse and validate a file; relative paths in it are taken from its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -564,7 +589,7 @@ impl MonitorConfig {
             path: path.to_path_buf(),
             problem,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let text = read_small(path).map_err(err)?;
         let mut config = Self::parse(&text).map_err(err)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve(base, &Env::from_process()).map_err(err)?;
@@ -842,6 +867,26 @@ mod tests {
         };
         c.resolve(Path::new("/etc/cutoff"), &env).expect("resolves");
         c
+    }
+
+    /// `--config /dev/zero` reached 12.7 GB in 20 s; now at most 1 MiB is read (issue 16,
+    /// item 8).
+    #[test]
+    fn an_endless_or_huge_config_is_refused_after_1_mib() {
+        let e = MonitorConfig::load(Path::new("/dev/zero")).expect_err("endless");
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: larger than 1MiB: a configuration is a few kilobytes; is this the right file?"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let binary = dir.path().join("c.toml");
+        std::fs::write(&binary, b"asn = \xff\n").expect("write");
+        let e = MonitorConfig::load(&binary).expect_err("binary");
+        assert!(
+            e.to_string()
+                .ends_with("not UTF-8 text (byte 6): a configuration is TOML"),
+            "{e}"
+        );
     }
 
     #[test]

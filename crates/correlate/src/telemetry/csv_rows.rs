@@ -263,6 +263,9 @@ pub(super) fn load_csv(
 
 fn csv_error(file: &str, e: &csv::Error) -> TelemetryError {
     let line = e.position().map(|p| p.line());
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        return read_error(file, line, io);
+    }
     let message = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..

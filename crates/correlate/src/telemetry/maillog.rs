@@ -110,78 +110,158 @@ fn classify_exim(msg: &str) -> Option<(&'static str, Option<IpAddr>)> {
     None
 }
 
+/// How much earlier than a line before it a line may be without being reported: processes
+/// write to syslog a moment apart, so a few seconds back is normal.
+pub const OUT_OF_ORDER_TOLERANCE_SECS: i64 = 300;
+
+/// Lines earlier than a line before them by more than the tolerance: counted and named.
+#[derive(Default)]
+struct Order {
+    latest: Option<i64>,
+    count: u64,
+    lines: Vec<u64>,
+}
+
+impl Order {
+    /// Lines named in the note; the rest are counted.
+    const NAMED: usize = 5;
+
+    fn see(&mut self, line: u64, ts: i64) {
+        if let Some(l) = self.latest
+            && ts < l - OUT_OF_ORDER_TOLERANCE_SECS
+        {
+            self.count += 1;
+            if self.lines.len() < Self::NAMED {
+                self.lines.push(line);
+            }
+        }
+        self.latest = Some(self.latest.map_or(ts, |l| l.max(ts)));
+    }
+
+    fn note(&self, file: &str) -> Option<String> {
+        let named: Vec<String> = self.lines.iter().map(u64::to_string).collect();
+        let more = match self.count.saturating_sub(self.lines.len() as u64) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        (self.count > 0).then(|| {
+            format!(
+                "{file}: {} line(s) more than {} earlier than a line before them (line {}{more}), counted at their own times: is the log out of order?",
+                self.count,
+                duration_text(OUT_OF_ORDER_TOLERANCE_SECS),
+                named.join(", ")
+            )
+        })
+    }
+}
+
+/// The year of a syslog line, which carries none: the one of `latest.year() - 1 ..= + 1` that
+/// puts the line nearest the latest line before it. So the year moves on only at a real new
+/// year (Dec 31 → Jan 1), and a line a little out of order (Oct 31 after Nov 1) keeps its
+/// year instead of moving it, and every line after it, a year on.
+fn nearest_year(
+    latest: NaiveDateTime,
+    (mon, day, h, m, s): (u32, u32, u32, u32, u32),
+) -> Option<NaiveDateTime> {
+    use chrono::Datelike;
+    let y = latest.year();
+    [y - 1, y, y + 1]
+        .into_iter()
+        .filter_map(|c| NaiveDate::from_ymd_opt(c, mon, day).and_then(|d| d.and_hms_opt(h, m, s)))
+        .min_by_key(|t| (*t - latest).num_seconds().abs())
+}
+
+/// The clock of a mail log: zone, the year of syslog lines, the order of lines.
+struct MailClock {
+    tz: Zone,
+    year: Option<i32>,
+    /// Local time of the latest syslog line so far.
+    latest_local: Option<NaiveDateTime>,
+    order: Order,
+}
+
+impl MailClock {
+    fn exim<'t>(&self, text: &'t str) -> Result<(i64, &'t str), String> {
+        let (local, offset, rest) = parse_exim_time(text).ok_or_else(|| {
+            format!(
+                "{:?} is not an Exim log time (expected like 2008-11-11 13:30:01)",
+                text.chars().take(19).collect::<String>()
+            )
+        })?;
+        let ts = match offset {
+            Some(o) => o
+                .from_local_datetime(&local)
+                .single()
+                .map(|d| d.timestamp())
+                .ok_or_else(|| format!("{local} {o} is not a time"))?,
+            None => self.tz.to_utc(local, self.order.latest)?,
+        };
+        Ok((ts, rest))
+    }
+
+    fn syslog<'t>(&mut self, text: &'t str) -> Result<(i64, &'t str), String> {
+        let first = text.split(' ').next().unwrap_or("");
+        if let Ok(d) = DateTime::parse_from_rfc3339(first) {
+            return Ok((d.timestamp(), text[first.len()..].trim_start()));
+        }
+        let stamp = || text.chars().take(15).collect::<String>();
+        let (mon, day, h, m, s, rest) = parse_syslog_time(text).ok_or_else(|| {
+            format!(
+                "{:?} is not a syslog time (expected like \"Nov 11 13:30:01\" or RFC 3339)",
+                stamp()
+            )
+        })?;
+        let local = match self.latest_local {
+            Some(latest) => nearest_year(latest, (mon, day, h, m, s)),
+            None => {
+                let y = self.year.ok_or(
+                    "syslog lines carry no year: give the year of the first line with --year",
+                )?;
+                NaiveDate::from_ymd_opt(y, mon, day).and_then(|d| d.and_hms_opt(h, m, s))
+            }
+        }
+        .ok_or_else(|| format!("{} is not a date in {}", stamp(), self.year_text()))?;
+        let ts = self.tz.to_utc(local, self.order.latest)?;
+        if self.latest_local.is_none_or(|l| local > l) {
+            self.latest_local = Some(local);
+        }
+        Ok((ts, rest))
+    }
+
+    fn year_text(&self) -> String {
+        use chrono::Datelike;
+        self.latest_local
+            .map(|l| l.year())
+            .or(self.year)
+            .map_or("any year".into(), |y| y.to_string())
+    }
+}
+
 pub(super) fn load_maillog(
     reader: Box<dyn Read + Send>,
     file: &str,
     format: TelemetryFormat,
     opts: &LoadOptions,
 ) -> Result<Telemetry, TelemetryError> {
-    // `load` checked that a zone is given; the fallback keeps this function total.
-    let tz = opts.tz.unwrap_or(Zone::Fixed(utc_offset()));
     let mut bins = MessageBins::new(opts.bin_secs.unwrap_or(3600), opts.origins);
     let mut other = 0u64;
-    let mut prev: Option<i64> = None;
-    let mut year = opts.year;
-    let mut last_month: Option<u32> = None;
+    let mut clock = MailClock {
+        // `load` checked that a zone is given; the fallback keeps this function total.
+        tz: opts.tz.unwrap_or(Zone::Fixed(utc_offset())),
+        year: opts.year,
+        latest_local: None,
+        order: Order::default(),
+    };
     read_lines(reader, file, |line, text| {
         if text.trim().is_empty() {
             return Ok(());
         }
-        let at = |message: String| error(file, Some(line), Some("column 1".into()), message);
         let (ts, msg) = match format {
-            TelemetryFormat::Exim => {
-                let (local, offset, rest) = parse_exim_time(text).ok_or_else(|| {
-                    at(format!(
-                        "{:?} is not an Exim log time (expected like 2008-11-11 13:30:01)",
-                        text.chars().take(19).collect::<String>()
-                    ))
-                })?;
-                let ts = match offset {
-                    Some(o) => o
-                        .from_local_datetime(&local)
-                        .single()
-                        .map(|d| d.timestamp())
-                        .ok_or_else(|| at(format!("{local} {o} is not a time")))?,
-                    None => tz.to_utc(local, prev).map_err(at)?,
-                };
-                (ts, rest)
-            }
-            _ => {
-                let first = text.split(' ').next().unwrap_or("");
-                if let Ok(d) = DateTime::parse_from_rfc3339(first) {
-                    (d.timestamp(), text[first.len()..].trim_start())
-                } else {
-                    let (mon, day, h, m, s, rest) = parse_syslog_time(text).ok_or_else(|| {
-                        at(format!(
-                            "{:?} is not a syslog time (expected like \"Nov 11 13:30:01\" or RFC 3339)",
-                            text.chars().take(15).collect::<String>()
-                        ))
-                    })?;
-                    let y = year.ok_or_else(|| {
-                        at("syslog lines carry no year: give the year of the first line with --year".into())
-                    })?;
-                    // A log running over New Year: December, then January of the next year.
-                    let y = match last_month {
-                        Some(lm) if mon < lm => {
-                            year = Some(y + 1);
-                            y + 1
-                        }
-                        _ => y,
-                    };
-                    last_month = Some(mon);
-                    let local = NaiveDate::from_ymd_opt(y, mon, day)
-                        .and_then(|d| d.and_hms_opt(h, m, s))
-                        .ok_or_else(|| {
-                            at(format!(
-                                "{} is not a date in {y}",
-                                text.chars().take(15).collect::<String>()
-                            ))
-                        })?;
-                    (tz.to_utc(local, prev).map_err(at)?, rest)
-                }
-            }
-        };
-        prev = Some(prev.map_or(ts, |p| p.max(ts)));
+            TelemetryFormat::Exim => clock.exim(text),
+            _ => clock.syslog(text),
+        }
+        .map_err(|m| error(file, Some(line), Some("column 1".into()), m))?;
+        clock.order.see(line, ts);
         let hit = match format {
             TelemetryFormat::Exim => classify_exim(msg),
             _ => classify_postfix(msg),
@@ -195,12 +275,44 @@ pub(super) fn load_maillog(
         }
         Ok(())
     })?;
-    Ok(bins.finish(file, format, other))
+    let mut tel = bins.finish(file, format, other);
+    tel.notes.extend(clock.order.note(file));
+    Ok(tel)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_year_of_a_syslog_line_is_the_one_nearest_the_latest_line() {
+        let at = |y, mo, d, h, mi| {
+            NaiveDate::from_ymd_opt(y, mo, d)
+                .and_then(|d| d.and_hms_opt(h, mi, 0))
+                .expect("valid")
+        };
+        let nov1 = at(2008, 11, 1, 0, 10);
+        // A step back of minutes is the same year, not the next one.
+        assert_eq!(
+            nearest_year(nov1, (10, 31, 23, 50, 0)),
+            Some(at(2008, 10, 31, 23, 50))
+        );
+        // December to January is a new year; a December straggler after it is not.
+        assert_eq!(
+            nearest_year(at(2008, 12, 31, 23, 59), (1, 1, 0, 1, 0)),
+            Some(at(2009, 1, 1, 0, 1))
+        );
+        assert_eq!(
+            nearest_year(at(2009, 1, 1, 0, 1), (12, 31, 23, 59, 0)),
+            Some(at(2008, 12, 31, 23, 59))
+        );
+        // February 29 exists only in a leap year nearby.
+        assert_eq!(
+            nearest_year(at(2008, 2, 28, 0, 0), (2, 29, 0, 0, 0)),
+            Some(at(2008, 2, 29, 0, 0))
+        );
+        assert_eq!(nearest_year(at(2010, 6, 1, 0, 0), (2, 29, 0, 0, 0)), None);
+    }
 
     #[test]
     fn postfix_and_exim_lines() {

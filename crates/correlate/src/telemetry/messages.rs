@@ -109,7 +109,7 @@ pub(super) fn read_lines(
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| error(file, Some(line_no + 1), None, format!("cannot read: {e}")))?;
+            .map_err(|e| read_error(file, Some(line_no + 1), &e))?;
         if n == 0 {
             return Ok(());
         }

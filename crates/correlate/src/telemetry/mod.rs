@@ -20,9 +20,10 @@
 //! addresses to origin ASes.
 
 use chrono::{DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use cutoff_core::lines::{LineCap, LineTooLong};
 use cutoff_core::model::Origin;
 use cutoff_core::parse::{self, Item, RouteKind};
-use cutoff_core::units::duration_text;
+use cutoff_core::units::{duration_text, size_text};
 use ipnet::{Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -250,7 +251,16 @@ pub struct LoadOptions<'a> {
     /// The year of the first syslog line (syslog lines have none).
     pub year: Option<i32>,
     pub origins: Option<&'a OriginMap>,
+    /// The longest line read: a longer one (a binary file, `/dev/zero`) is an error naming
+    /// the file and line, not memory growing without end.
+    pub max_line_bytes: u64,
 }
+
+/// The default `--max-line-bytes`: far above any real line of telemetry or events (a few
+/// hundred bytes), far below what would strain memory.
+pub const DEFAULT_MAX_LINE_BYTES: u64 = 1 << 20;
+/// The largest `--max-line-bytes` accepted.
+pub const MAX_MAX_LINE_BYTES: u64 = 1 << 30;
 
 impl Default for LoadOptions<'_> {
     fn default() -> Self {
@@ -260,6 +270,7 @@ impl Default for LoadOptions<'_> {
             tz: None,
             year: None,
             origins: None,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -408,7 +419,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Telemetry, TelemetryError
         return Err(error(&file, None, None, "--bin must be positive".into()));
     }
     let format = match opts.format {
-        TelemetryFormat::Auto => detect_format(path, &file)?,
+        TelemetryFormat::Auto => detect_format(path, &file, opts.max_line_bytes)?,
         f => f,
     };
     if opts.origins.is_some() && format == TelemetryFormat::Csv {
@@ -427,7 +438,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Telemetry, TelemetryError
             "a mail log is in the server's local time: give its zone with --tz (e.g. --tz -08:00 or --tz America/Los_Angeles)".into(),
         ));
     }
-    let reader = open(path, &file)?;
+    let reader = open(path, &file, opts.max_line_bytes)?;
     match format {
         TelemetryFormat::Csv => csv_rows::load_csv(reader, &file, opts),
         TelemetryFormat::Jsonl => messages::load_jsonl(reader, &file, opts),
@@ -438,11 +449,38 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Telemetry, TelemetryError
     }
 }
 
-fn open(path: &Path, file: &str) -> Result<Box<dyn Read + Send>, TelemetryError> {
-    parse::decode::open(path).map_err(|e| error(file, None, None, format!("cannot open: {e}")))
+/// The file, decompressed, with its lines bounded to `max_line_bytes`.
+fn open(
+    path: &Path,
+    file: &str,
+    max_line_bytes: u64,
+) -> Result<Box<dyn Read + Send>, TelemetryError> {
+    let raw = parse::decode::open(path)
+        .map_err(|e| error(file, None, None, format!("cannot open: {e}")))?;
+    Ok(Box::new(LineCap::new(raw, max_line_bytes)))
 }
 
-fn detect_format(path: &Path, file: &str) -> Result<TelemetryFormat, TelemetryError> {
+/// A failed read, worded: a line over the limit names its line and the setting.
+pub(crate) fn read_error(file: &str, line: Option<u64>, e: &std::io::Error) -> TelemetryError {
+    match LineTooLong::of(e) {
+        Some(long) => error(
+            file,
+            Some(long.line),
+            None,
+            format!(
+                "longer than {} (--max-line-bytes): not a text file of this kind? (raise the limit if the line is real)",
+                size_text(long.limit)
+            ),
+        ),
+        None => error(file, line, None, format!("cannot read: {e}")),
+    }
+}
+
+fn detect_format(
+    path: &Path,
+    file: &str,
+    max_line_bytes: u64,
+) -> Result<TelemetryFormat, TelemetryError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -457,9 +495,9 @@ fn detect_format(path: &Path, file: &str) -> Result<TelemetryFormat, TelemetryEr
     if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") {
         return Ok(TelemetryFormat::Jsonl);
     }
-    let reader = BufReader::new(open(path, file)?);
+    let reader = BufReader::new(open(path, file, max_line_bytes)?);
     for line in reader.lines().take(50) {
-        let line = line.map_err(|e| error(file, None, None, format!("cannot read: {e}")))?;
+        let line = line.map_err(|e| read_error(file, None, &e))?;
         let t = line.trim();
         if t.is_empty() {
             continue;
