@@ -135,13 +135,14 @@ pub fn parse_wait(s: &str) -> Result<Duration, String> {
     parse_duration(s).map(|secs| Duration::from_secs(secs.unsigned_abs()))
 }
 
-/// `4096`, `64KiB`, `64k`, `1MiB`, `1M`, `1GiB`: a number of bytes, units of 1024.
+/// `4096`, `64KiB`, `64k`, `1MiB`, `1M`, `1GiB`: a number of bytes, units of 1024 (memory
+/// and files are counted in powers of two).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
+        "" | "b" | "byte" | "bytes" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
@@ -238,40 +239,6 @@ pub fn human(t: i64) -> String {
     }
 }
 
-/// A size: bytes (`1000`), or with a binary unit (`64KiB`, `16MiB`, `2GiB`; `K`, `M`, `G`
-/// mean the same, since memory and files are counted in powers of two).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => {
-            return Err(format!(
-                "{s:?} is not a size (e.g. 1000, 64KiB, 16MiB, 2GiB)"
-            ));
-        }
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 1000, 64KiB, 16MiB, 2GiB)"))?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
-
-/// `16MiB` rather than `16777216`, in the largest unit that divides the size.
-pub fn size_text(bytes: u64) -> String {
-    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
-            return format!("{}{unit}", bytes >> shift);
-        }
-    }
-    format!("{bytes}B")
-}
-
 /// Epoch seconds of an RFC 3339 time, if it is one.
 pub fn rfc3339_secs(rfc: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(rfc)
@@ -284,7 +251,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_read_and_print_back() {
+    fn sizes_and_counts_within_limits() {
         assert_eq!(parse_size("1000"), Ok(1000));
         assert_eq!(parse_size("64KiB"), Ok(64 << 10));
         assert_eq!(parse_size("16M"), Ok(16 << 20));
@@ -292,7 +259,8 @@ mod tests {
         assert!(parse_size("lots").is_err() && parse_size("5TB").is_err());
         assert!(parse_size("99999999999999GiB").is_err());
         assert_eq!(size_text(16 << 20), "16MiB");
-        assert_eq!(size_text(1000), "1000B");
+        assert_eq!(size_text(1000), "1000 bytes");
+        assert_eq!(parse_size(&size_text(1000)), Ok(1000));
         assert_eq!(parse_size(&size_text(3 << 30)), Ok(3 << 30));
     }
 
