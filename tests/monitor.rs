@@ -280,6 +280,37 @@ fn a_missing_file_is_a_gap_reported_once_and_a_late_one_is_not_read_out_of_order
     assert_eq!(mon.checkpoint()["retry"].as_array().map(Vec::len), Some(0));
 }
 
+/// A run that did nothing is silent, and says why with -v: an empty mirror, files younger than
+/// `settle`, nothing new.
+#[test]
+fn a_run_that_did_nothing_says_why_at_v() {
+    let mon = Mon::new("");
+    let quiet = mon.run(&[]);
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (Some(0), ""));
+    let r = mon.run(&["-v"]);
+    assert!(r.stderr.contains("no MRT file under"), "{}", r.stderr);
+    mon.copy(true, "updates.20081110.0000", "updates.20081110.0100");
+    let cfg = mon.path("monitor.toml");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(&cfg, text.replace("settle = \"0s\"", "settle = \"1d\"")).expect("config");
+    let r = mon.run(&["-v"]);
+    assert!(
+        r.stderr.contains("younger than settle (1d)"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&cfg, text).expect("config");
+    assert_eq!(mon.run(&[]).code, Some(0));
+    let r = mon.run(&["-v"]);
+    assert!(
+        r.stderr.contains("route-views2: nothing new since")
+            || r.stderr.contains("nothing new since"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stdout, "");
+}
+
 /// One rule for holes: a missing update file is a gap (exit 3) in `scan` and in `monitor`
 /// alike, and neither goes blind until a RIB that never comes. With one file missing before
 /// the cut and one while McColo was dark, both find the same four events, and no

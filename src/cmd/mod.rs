@@ -27,8 +27,12 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Print less on stderr (repeat for nothing but errors).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
+    /// Print more on stderr: -v says what each step decided (a monitor run that did nothing
+    /// says why), -vv traces.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,10 +89,10 @@ pub fn main() -> ExitStatus {
     // A monitor prints nothing unless something happened (cron mails any output): its
     // informational messages are off unless CUTOFF_LOG asks for them.
     let quiet = match cli.command {
-        Command::Monitor(_) => cli.quiet.max(1),
+        Command::Monitor(_) if cli.verbose == 0 => cli.quiet.max(1),
         _ => cli.quiet,
     };
-    init_logging(quiet);
+    init_logging(cli.verbose, quiet);
     exit_status(run(cli.command))
 }
 
@@ -129,18 +133,29 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn init_logging(quiet: u8) {
-    let level = match quiet {
-        0 => "info",
-        1 => "warn",
-        _ => "error",
+fn init_logging(verbose: u8, quiet: u8) {
+    // The binary's own messages, and the library crates' (whose info lines stay off unless -v).
+    let (ours, libraries) = match (verbose, quiet) {
+        (0, 0) => ("info", "warn"),
+        (0, 1) => ("warn", "warn"),
+        (0, _) => ("error", "error"),
+        (1, _) => ("debug", "debug"),
+        _ => ("trace", "trace"),
     };
     // bgpkit-parser logs what it skips (through `log`, bridged into tracing) without saying in
     // which file; core::parse counts each of those cases per file and reason itself, and the
     // commands name them with the file (problems.rs). So its own lines are off unless
     // CUTOFF_LOG asks for them.
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUTOFF_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("cutoff={level},bgpkit_parser=off,warn"))
+        let crates = ["cutoff_core", "cutoff_archive", "cutoff_correlate"]
+            .iter()
+            .chain(&["cutoff_report", "cutoff_monitor"])
+            .map(|c| format!("{c}={libraries}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        tracing_subscriber::EnvFilter::new(format!(
+            "cutoff={ours},{crates},bgpkit_parser=off,{libraries}"
+        ))
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -552,18 +552,20 @@ impl Tracker {
     /// a later minute than the hole began: a stream's per-minute counters are stamped at the
     /// end of their minute and may still belong to the data before the hole.
     fn end_hole(&mut self, collector: &CollectorId, time: Timestamp) {
-        if !self.collectors.contains_key(collector) {
-            // First words of this collector (looking first spares a clone per message).
-            self.collectors
-                .insert(collector.clone(), CollectorState::default());
-        }
         let Some(c) = self.collectors.get_mut(collector) else {
-            return; // inserted just above
+            // First words of this collector (looking first spares a clone per message).
+            let first = CollectorState {
+                known_since: Some(time),
+                ..CollectorState::default()
+            };
+            self.collectors.insert(collector.clone(), first);
+            return;
         };
         c.known_since.get_or_insert(time);
-        if c.missing_since
-            .is_some_and(|t| time.secs / 60 > t.secs / 60)
-        {
+        let ended = c
+            .missing_since
+            .is_some_and(|t| time.secs / 60 > t.secs / 60);
+        if ended {
             c.missing_since = None;
             self.mark_all_dirty();
         }

@@ -137,6 +137,12 @@ pub fn select_collector(
             continue;
         }
         if l.age.max(0) < rules.settle {
+            tracing::debug!(
+                "{}: {} old, younger than settle ({}): it and later files of {collector} wait for the next run",
+                f.path.display(),
+                cutoff_core::units::duration_text(l.age.max(0)),
+                cutoff_core::units::duration_text(rules.settle)
+            );
             break; // may still be being written: it and what follows wait for the next run
         }
         if f.kind == FileKind::Updates {
@@ -384,6 +390,10 @@ pub(crate) fn select(
     };
     let mut sel = Selection::default();
     expire_retries(&mut ck.retry, rules.retry_for, now, &mut sel.warnings);
+    if listing.is_empty() {
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        tracing::debug!("no MRT file under {}: nothing to read", dirs.join(", "));
+    }
     for (collector, files) in &listing {
         let cursor = ck.collectors.entry(collector.clone()).or_default();
         let chosen = select_collector(
@@ -395,6 +405,13 @@ pub(crate) fn select(
             now,
             &mut sel,
         );
+        match (chosen.len(), &cursor.last) {
+            (0, Some(last)) => {
+                tracing::debug!("{collector}: nothing new since {}", last.path)
+            }
+            (0, None) => tracing::debug!("{collector}: no file to read yet"),
+            (n, _) => tracing::debug!("{collector}: {n} new file(s) to read"),
+        }
         if !chosen.is_empty() {
             sel.collectors.push(CollectorFiles {
                 collector: CollectorId::new(collector),
