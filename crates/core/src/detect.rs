@@ -316,7 +316,9 @@ impl Detector {
         // or ends on data known to be incomplete. The first look after the hole sees what
         // changed in it, dated with bounds from the hole's start.
         if let Some(since) = snap.blind_since {
-            d.blind_from = Some(d.blind_from.map_or(since, |b| b.min(since)));
+            // A RIB's bound arriving meanwhile is kept too: the earlier one wins.
+            let earliest = snap.uncertain_since.map_or(since, |u| u.min(since));
+            d.blind_from = Some(d.blind_from.map_or(earliest, |b| b.min(earliest)));
             return;
         }
         let mut snap = snap;
