@@ -45,6 +45,14 @@ impl Mon {
         Mon { dir }
     }
 
+    /// Replace `from` by `to` in the configuration file.
+    fn edit_config(&self, from: &str, to: &str) {
+        let cfg = self.path("monitor.toml");
+        let text = std::fs::read_to_string(&cfg).expect("config");
+        assert!(text.contains(from), "{from:?} is in the configuration");
+        std::fs::write(&cfg, text.replace(from, to)).expect("config");
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -247,13 +255,7 @@ fn a_mirror_that_fills_up_alerts_once_per_event_and_agrees_with_scan() {
 #[test]
 fn a_missing_file_is_a_gap_reported_once_and_a_late_one_is_not_read_out_of_order() {
     let mon = Mon::new("");
-    let cfg = mon.path("monitor.toml");
-    let text = std::fs::read_to_string(&cfg).expect("config");
-    std::fs::write(
-        &cfg,
-        text.replace("settle = \"0s\"", "settle = \"0s\"\ngrace = \"0s\""),
-    )
-    .expect("config");
+    mon.edit_config("settle = \"0s\"", "settle = \"0s\"\ngrace = \"0s\"");
     mon.copy(true, "updates.20081110.0000", "updates.20081110.0100");
     mon.copy(false, "updates.20081110.0115", "updates.20081110.0200");
     let r = mon.run(&[]);
@@ -290,16 +292,14 @@ fn a_run_that_did_nothing_says_why_at_v() {
     let r = mon.run(&["-v"]);
     assert!(r.stderr.contains("no MRT file under"), "{}", r.stderr);
     mon.copy(true, "updates.20081110.0000", "updates.20081110.0100");
-    let cfg = mon.path("monitor.toml");
-    let text = std::fs::read_to_string(&cfg).expect("config");
-    std::fs::write(&cfg, text.replace("settle = \"0s\"", "settle = \"1d\"")).expect("config");
+    mon.edit_config("settle = \"0s\"", "settle = \"1d\"");
     let r = mon.run(&["-v"]);
     assert!(
         r.stderr.contains("younger than settle (1d)"),
         "{}",
         r.stderr
     );
-    std::fs::write(&cfg, text).expect("config");
+    mon.edit_config("settle = \"1d\"", "settle = \"0s\"");
     assert_eq!(mon.run(&[]).code, Some(0));
     let r = mon.run(&["-v"]);
     assert!(
@@ -318,13 +318,7 @@ fn a_run_that_did_nothing_says_why_at_v() {
 #[test]
 fn a_hole_is_the_same_gap_in_scan_and_monitor_and_blinds_neither() {
     let mon = Mon::new("");
-    let cfg = mon.path("monitor.toml");
-    let text = std::fs::read_to_string(&cfg).expect("config");
-    std::fs::write(
-        &cfg,
-        text.replace("settle = \"0s\"", "settle = \"0s\"\ngrace = \"0s\""),
-    )
-    .expect("config");
+    mon.edit_config("settle = \"0s\"", "settle = \"0s\"\ngrace = \"0s\"");
     let updates = mon.path("mirror/bgpdata/2008.11/UPDATES");
     let mut keys = BTreeSet::new();
     for (i, (from, to, hole)) in [
