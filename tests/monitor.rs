@@ -303,8 +303,7 @@ fn a_run_that_did_nothing_says_why_at_v() {
     assert_eq!(mon.run(&[]).code, Some(0));
     let r = mon.run(&["-v"]);
     assert!(
-        r.stderr.contains("route-views2: nothing new since")
-            || r.stderr.contains("nothing new since"),
+        r.stderr.contains(": nothing new since ") && r.stderr.contains("updates.20081110.0045.bz2"),
         "{}",
         r.stderr
     );
