@@ -94,3 +94,54 @@ fn february_2008_single_peer_withdrawals_are_not_takedowns() {
     }
     assert_eq!(r.summary["truncated_records"], 85);
 }
+
+/// Route-views2 records no session resets in 2008. On 2008-02-20 AS3277 (194.85.4.55)
+/// re-sends its whole table from 23:29 to 23:40 (378k announcements, about a table and a half)
+/// and leaves out McColo's 208.72.173.0/24, last announced at 21:26:00 via AS1299. The
+/// re-send withdraws it implicitly; before, the stale route stayed "seen" until a RIB.
+/// 208.66.192.0/22, re-sent at 23:30:26, stays.
+#[test]
+fn a_table_resent_without_a_route_withdraws_it() {
+    let Some(dir) = shared_mrt() else { return };
+    let files: Vec<String> = ["2111", "2328"]
+        .iter()
+        .map(|t| {
+            dir.join(format!("routeviews-2008/updates.20080220.{t}.bz2"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let out = cutoff()
+        .args(["timeline", "--asn", "26780", &files[0], &files[1]])
+        .output()
+        .expect("cutoff runs");
+    let lines = String::from_utf8_lossy(&out.stdout);
+    let seen = |prefix: &str, at: &str| -> Option<u64> {
+        lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .rfind(|v| v["type"] == "visibility" && v["time"].as_str() <= Some(at))
+            .and_then(|v| v["prefixes"][prefix].as_u64())
+    };
+    assert_eq!(seen("208.72.173.0/24", "2008-02-20T23:41:58Z"), Some(1));
+    assert_eq!(seen("208.72.173.0/24", "2008-02-20T23:41:59Z"), Some(0));
+    assert_eq!(seen("208.66.192.0/22", "2008-02-20T23:43:59Z"), Some(1));
+
+    let mut args = vec!["--asn", "26780", "--min-duration", "0s", "--min-peers", "1"];
+    args.extend(files.iter().map(String::as_str));
+    let r = scan(&args);
+    let dark: Vec<_> = r
+        .of_kind("prefix_dark")
+        .into_iter()
+        .filter(|e| e["prefix"] == "208.72.173.0/24")
+        .collect();
+    assert_eq!(dark.len(), 1, "{:#?}", r.events);
+    let last = &dark[0]["last_route"];
+    assert_eq!(last["peer_ip"], "194.85.4.55");
+    assert_eq!(last["announced"], "2008-02-20T21:26:00Z");
+    assert_eq!(
+        last["until"], "2008-02-20T23:41:59Z",
+        "the end of the re-send"
+    );
+    assert!(last["file"].is_null(), "no message withdrew it: {last}");
+}

@@ -1109,6 +1109,86 @@ mod tests {
         assert_eq!(events[0].time_bounds, None);
     }
 
+    /// Peers 1–3 re-send a 1000-route table (`per_minute` announcements in each of the
+    /// minutes ending at `minutes`), then everyone speaks at the ordinary rate.
+    fn resend(h: &mut Harness, minutes: &[i64], per_minute: u32) {
+        for &at in minutes {
+            for i in 1..=3 {
+                h.send(Msg::Activity {
+                    time: Timestamp::from_secs(at),
+                    peer: peer(i),
+                    messages: per_minute,
+                    withdrawals: 0,
+                });
+            }
+        }
+        h.minute(6, |_| 0);
+    }
+
+    /// A table re-sent without the watched route (a session reset the collector did not
+    /// record) withdraws it implicitly: at an unknown moment between the peers' last
+    /// ordinary minute and the end of the re-send.
+    #[test]
+    fn a_table_resent_without_the_route_withdraws_it_with_bounds() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        h.minute(6, |_| 0);
+        resend(&mut h, &[179, 239], 300);
+        let events = h.finish(5000);
+        assert_eq!(kinds(&events), ["upstream_lost"], "{events:#?}");
+        assert_eq!(events[0].upstream, Some(3549));
+        assert_eq!(events[0].time, Timestamp::from_secs(299));
+        assert_eq!(
+            events[0].time_bounds,
+            Some([Timestamp::from_secs(60), Timestamp::from_secs(299)])
+        );
+        let last = events[0].last_route.as_ref().expect("evidence");
+        assert_eq!(last.until, Some(Timestamp::from_secs(299)));
+        assert_eq!(last.file, None, "no message ended it");
+    }
+
+    /// Routes re-sent during the run stay; so do all routes after a burst too small to be a
+    /// whole table (a path change re-announces only what changed).
+    #[test]
+    fn a_route_resent_or_a_burst_short_of_a_table_withdraws_nothing() {
+        let mut h = Harness::new(6, |_| 3549, 900);
+        h.minute(6, |_| 0);
+        for i in 1..=3 {
+            h.announce(i, 150, &format!("{} 3549 {A}", 65000 + i));
+        }
+        resend(&mut h, &[179, 239], 300);
+        resend(&mut h, &[419], 400);
+        let events = h.finish(5000);
+        assert!(events.is_empty(), "{events:#?}");
+    }
+
+    /// A re-send followed by silence ends when the stream moves a minute past it.
+    #[test]
+    fn a_resend_followed_by_silence_still_ends() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 900);
+        h.minute(6, |_| 0);
+        for at in [179, 239] {
+            for i in 1..=3 {
+                h.send(Msg::Activity {
+                    time: Timestamp::from_secs(at),
+                    peer: peer(i),
+                    messages: 300,
+                    withdrawals: 0,
+                });
+            }
+        }
+        for i in 4..=6 {
+            h.send(Msg::Activity {
+                time: Timestamp::from_secs(359),
+                peer: peer(i),
+                messages: 1,
+                withdrawals: 0,
+            });
+        }
+        let events = h.finish(5000);
+        assert_eq!(kinds(&events), ["upstream_lost"], "{events:#?}");
+        assert_eq!(events[0].time, Timestamp::from_secs(359));
+    }
+
     /// Where a RIB disagrees with the updates, the change happened between the last message
     /// for the route and the dump.
     #[test]

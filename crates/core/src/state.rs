@@ -239,7 +239,39 @@ struct Session {
     settling_reason: Option<Noise>,
     last_activity: Option<Timestamp>,
     withdrawals: VecDeque<(Timestamp, u32)>,
+    /// The run of busy minutes this session is in, if any (see [`AnnouncementRun`]).
+    #[serde(default)]
+    run: Option<AnnouncementRun>,
+    /// The end of the last minute in which this session spoke at its ordinary rate.
+    #[serde(default)]
+    last_calm: Option<Timestamp>,
 }
+
+/// A peer that re-sends its table after a session reset the collector did not record (no
+/// STATE_CHANGE: route-views2 in 2008, GoBGP) re-announces its whole table in a few minutes;
+/// the routes it does not re-send are gone, though nothing withdraws them. On the real
+/// route-views2 data of 2008-02-20 and 2008-02-24 (docs/METHOD.md §2), AS3277's re-sends
+/// announce 243k and 378k prefixes in runs of 4 and 12 minutes of at least 8.7k a minute,
+/// about one to one and a half tables; the largest burst of any other peer on those days
+/// (path changes, which leave the routes not re-announced in place) is 66k in 30 minutes,
+/// 27% of a table, and at most 51k (20%) in one run. A run of minutes with at least
+/// [`BUSY_MINUTE_SHARE`] of the table each that adds up to [`RESEND_SHARE`] of it is a re-send.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct AnnouncementRun {
+    /// The start of its first minute: routes last announced before this were not re-sent.
+    start: Timestamp,
+    last_minute: i64,
+    announced: u64,
+    /// The end of the session's last ordinary minute before the run.
+    calm_before: Option<Timestamp>,
+}
+
+/// A busy minute: at least this share of the session's table announced in it.
+const BUSY_MINUTE_SHARE: f64 = 0.01;
+/// A run of busy minutes announcing at least this share of the table re-sent it.
+const RESEND_SHARE: f64 = 0.5;
+/// Evidence of a route that no message ended (an implicit withdrawal) names no file.
+const NO_FILE: u32 = u32::MAX;
 
 #[derive(Clone, Default, Serialize, Deserialize)]
 struct CollectorState {
@@ -280,6 +312,9 @@ pub struct Tracker {
     watched: BTreeMap<u32, WatchedAs>,
     files: Vec<String>,
     last_eval_minute: i64,
+    /// Sessions in a run of busy minutes (a possible table re-send), until it ends.
+    #[serde(default)]
+    open_runs: BTreeSet<usize>,
 }
 
 impl Tracker {
@@ -298,6 +333,7 @@ impl Tracker {
             watched,
             files: Vec::new(),
             last_eval_minute: i64::MIN,
+            open_runs: BTreeSet::new(),
         }
     }
 
@@ -315,7 +351,9 @@ impl Tracker {
         let mut keep: BTreeMap<u32, u32> = BTreeMap::new();
         for w in self.watched.values() {
             for l in w.last_via.values().chain(w.last_prefix.values()) {
-                keep.insert(l.file, 0);
+                if l.file != NO_FILE {
+                    keep.insert(l.file, 0);
+                }
             }
         }
         let mut names = Vec::with_capacity(keep.len());
@@ -325,7 +363,9 @@ impl Tracker {
         }
         for w in self.watched.values_mut() {
             for l in w.last_via.values_mut().chain(w.last_prefix.values_mut()) {
-                l.file = keep.get(&l.file).copied().unwrap_or(0);
+                if l.file != NO_FILE {
+                    l.file = keep.get(&l.file).copied().unwrap_or(0);
+                }
             }
         }
         self.files = names;
@@ -359,6 +399,8 @@ impl Tracker {
             settling_reason: None,
             last_activity: None,
             withdrawals: VecDeque::new(),
+            run: None,
+            last_calm: None,
         });
         self.session_index.insert(peer.clone(), i);
         i
@@ -639,11 +681,106 @@ impl Tracker {
             sess.settling_reason = Some(Noise::MassWithdrawal);
             self.mark_all_dirty();
         }
+        self.follow_run(s, time, messages.saturating_sub(withdrawals), table);
         // Re-evaluate time-based eligibility (silence, settling) once per minute of data.
         let minute = time.secs / 60;
         if minute != self.last_eval_minute {
             self.last_eval_minute = minute;
+            self.close_quiet_runs(time);
             self.mark_all_dirty();
+        }
+    }
+
+    /// Follow session `s`'s runs of busy minutes: one minute of its activity, `announced`
+    /// prefixes in it. A calm minute, or a minute not next to the run's last, ends the run.
+    fn follow_run(&mut self, s: usize, time: Timestamp, announced: u32, table: u64) {
+        let minute = time.secs.div_euclid(60);
+        let busy = f64::from(announced) >= BUSY_MINUTE_SHARE * table as f64;
+        let sess = &mut self.sessions[s];
+        if busy
+            && let Some(run) = sess.run.as_mut()
+            && (minute == run.last_minute || minute == run.last_minute + 1)
+        {
+            run.last_minute = minute;
+            run.announced += u64::from(announced);
+            return;
+        }
+        if sess.run.is_some() {
+            self.close_run(s, time, table);
+        }
+        let sess = &mut self.sessions[s];
+        if busy {
+            sess.run = Some(AnnouncementRun {
+                start: Timestamp::from_secs(minute * 60),
+                last_minute: minute,
+                announced: u64::from(announced),
+                calm_before: sess.last_calm,
+            });
+            self.open_runs.insert(s);
+        } else {
+            sess.last_calm = Some(time);
+        }
+    }
+
+    /// Runs whose session fell silent end when the stream has moved a minute past them.
+    fn close_quiet_runs(&mut self, now: Timestamp) {
+        let minute = now.secs.div_euclid(60);
+        let over: Vec<usize> = self
+            .open_runs
+            .iter()
+            .copied()
+            .filter(|&s| {
+                self.sessions[s]
+                    .run
+                    .as_ref()
+                    .is_some_and(|r| r.last_minute < minute - 1)
+            })
+            .collect();
+        for s in over {
+            let table = self.table_of(s);
+            self.close_run(s, now, table);
+        }
+    }
+
+    fn table_of(&self, s: usize) -> u64 {
+        self.sessions[s]
+            .table_size
+            .unwrap_or(self.rules.assumed_table_size)
+            .max(1)
+    }
+
+    /// End session `s`'s run at `now`. If it re-sent the table, every watched route the
+    /// session announced before the run and did not re-send is implicitly withdrawn: at an
+    /// unknown moment between its last sign of life (the later of the route's announcement
+    /// and the session's last ordinary minute) and now.
+    fn close_run(&mut self, s: usize, now: Timestamp, table: u64) {
+        self.open_runs.remove(&s);
+        let Some(run) = self.sessions[s].run.take() else {
+            return;
+        };
+        if (run.announced as f64) < RESEND_SHARE * table as f64 {
+            return;
+        }
+        let stale: Vec<(Prefix, RouteInfo)> = self
+            .routes
+            .iter_mut()
+            .filter_map(|(p, by_session)| {
+                let old = by_session.get(&s).is_some_and(|i| i.time < run.start);
+                old.then(|| by_session.remove(&s).map(|i| (*p, i)))
+                    .flatten()
+            })
+            .collect();
+        for (prefix, gone) in stale {
+            self.remember_end(s, prefix, &gone, now, NO_FILE);
+            let since = run.calm_before.map_or(gone.time, |c| c.max(gone.time));
+            for (_, w) in self
+                .watched
+                .iter_mut()
+                .filter(|(a, _)| info_ends_in(&gone, **a))
+            {
+                w.uncertain_since = Some(w.uncertain_since.map_or(since, |u| u.min(since)));
+                w.dirty = true;
+            }
         }
     }
 
