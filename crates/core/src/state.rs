@@ -813,7 +813,9 @@ impl Tracker {
             })
             .collect();
         for (i, sess) in self.sessions.iter_mut().enumerate() {
-            if sess.id.collector == collector && !in_rib.contains(&i) {
+            // A session that is down at dump time is absent from the dump whatever its table:
+            // it keeps what the last RIB said of it, until a RIB sees it up.
+            if sess.id.collector == collector && !in_rib.contains(&i) && sess.established {
                 sess.full_feed = Some(false);
             }
         }
