@@ -3,7 +3,7 @@
 
 use crate::cmd::correlate::TelemetryArgs;
 use crate::cmd::fetch::ArchiveArgs;
-use crate::cmd::problems::report_file_problems;
+use crate::cmd::problems::report_cut_records;
 use anyhow::Result;
 use cutoff_archive::source::{Downloads, collectors};
 use cutoff_core::detect::DetectRules;
@@ -267,7 +267,9 @@ pub fn run(args: ScanArgs) -> Result<ExitStatus> {
     } else {
         OutputFormat::Jsonl
     });
-    let outcome = run_reporting_problems(&args.read, &mut plan)?;
+    // The table and Markdown list the gaps in their summary: stderr does not repeat them.
+    let gaps_on_stdout = matches!(format, OutputFormat::Table | OutputFormat::Markdown);
+    let outcome = run_reporting_problems(&args.read, &mut plan, gaps_on_stdout)?;
     let correlations = telemetry.as_ref().map(|t| t.report_scan(&outcome.events));
     let correlation_incomplete = correlations.as_ref().is_some_and(|c| c.incomplete());
     // The report first: a reader of stdout that stops early must not cost it.
@@ -331,8 +333,13 @@ fn warn_if_range_misses_the_data(plan: &ScanPlan, summary: &cutoff_core::summary
 }
 
 /// Run the plan (first planning and starting the downloads in archive mode), then say on
-/// stderr what went wrong with each file.
-fn run_reporting_problems(args: &ReadArgs, plan: &mut ScanPlan) -> Result<ScanOutcome> {
+/// stderr what went wrong with the files, once: unless stdout lists the gaps, one line per
+/// gap or run of consecutive gaps alike (a month offline is not thousands of lines).
+fn run_reporting_problems(
+    args: &ReadArgs,
+    plan: &mut ScanPlan,
+    gaps_on_stdout: bool,
+) -> Result<ScanOutcome> {
     let downloads = if args.archive_mode() {
         Some(plan_archive(args, plan)?)
     } else {
@@ -343,7 +350,12 @@ fn run_reporting_problems(args: &ReadArgs, plan: &mut ScanPlan) -> Result<ScanOu
         d.join();
     }
     for f in &outcome.summary.files {
-        report_file_problems(&f.path, &f.stats);
+        report_cut_records(&f.path, &f.stats);
+    }
+    if !gaps_on_stdout {
+        for line in outcome.summary.gap_lines() {
+            tracing::error!("{line}");
+        }
     }
     warn_if_range_misses_the_data(plan, &outcome.summary);
     Ok(outcome)
@@ -359,7 +371,7 @@ pub fn run_timeline(args: TimelineArgs) -> Result<ExitStatus> {
         TimelineFormat::Jsonl
     });
     // Arguments are all checked before anything is downloaded.
-    let outcome = run_reporting_problems(&args.read, &mut plan)?;
+    let outcome = run_reporting_problems(&args.read, &mut plan, false)?;
     let mut points = outcome.timeline;
     points.retain(|p| plan.from.is_none_or(|f| p.time >= f) && plan.to.is_none_or(|t| p.time <= t));
     let stdout = std::io::stdout();

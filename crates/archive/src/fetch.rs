@@ -167,7 +167,9 @@ impl Fetcher {
             return Ok(Got::Cached(m.len()));
         }
         if self.cfg.offline {
-            return Err(format!("{url}: not in the cache (--offline)"));
+            // Name the cache, which is all an offline run uses: the URL may not be where
+            // the cache was filled from (a mirror).
+            return Err(format!("{}: not in the cache (--offline)", dest.display()));
         }
         if let Some(dir) = dest.parent() {
             tokio::fs::create_dir_all(dir)
@@ -541,6 +543,13 @@ impl Fetcher {
         layout: &Layout,
     ) -> ArchivePlan {
         let now = Timestamp::from_secs(chrono::Utc::now().timestamp());
+        if to > now {
+            tracing::warn!(
+                "the range ends in the future ({}): the archives are read up to now ({})",
+                to.rfc3339(),
+                now.rfc3339()
+            );
+        }
         let mut listings = Listings::new();
         let mut cached = Vec::new();
         let mut need = layout::first_listings(collectors, from, to);
