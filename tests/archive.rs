@@ -862,3 +862,98 @@ fn a_range_ending_in_the_future_says_it_is_read_up_to_now() {
     );
     assert!(stderr.contains("read up to now"), "{stderr}");
 }
+
+/// Run `cutoff ARGS` until its stderr says `want` or `limit` passes; then stop it. Returns
+/// what stderr said and how long that took.
+fn stderr_until(args: &[String], want: &str, limit: Duration) -> (String, Duration) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cutoff"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let err = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    let mut said = String::new();
+    while !said.contains(want) {
+        let left = limit.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => said.push_str(&(line + "\n")),
+            Err(_) => break,
+        }
+    }
+    let took = start.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    (said, took)
+}
+
+fn unanswered_scan(url: &str, cache: &Path) -> Vec<String> {
+    [
+        "scan",
+        "--asn",
+        "26780",
+        "--from",
+        "2008-11-10",
+        "--to",
+        "2008-11-11",
+        "--collector",
+        "route-views2",
+        "--routeviews-url",
+        url,
+        "--timeout",
+        "60s",
+        "--retry-delay",
+        "30s",
+        "--cache-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([cache.display().to_string()])
+    .collect()
+}
+
+/// Without a terminal (no status line), a run whose server refuses or never answers says
+/// which URL it waits for and that it will retry, long before the retries run out (minutes).
+#[test]
+fn a_server_that_refuses_or_never_answers_is_said_before_the_retries() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    // Refused: a port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let refused = format!("http://127.0.0.1:{port}");
+    let (said, took) = stderr_until(
+        &unanswered_scan(&refused, cache.path()),
+        "retrying in",
+        Duration::from_secs(20),
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}: {said}");
+    assert!(
+        said.contains(&format!("{refused}/bgpdata/2008.11/")),
+        "{said}"
+    );
+    assert!(said.contains("(try 2 of 6)"), "{said}");
+    // Never answers: connections are taken (the backlog) and nothing is ever said.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    let (said, took) = stderr_until(
+        &unanswered_scan(&url, cache.path()),
+        "then retrying",
+        Duration::from_secs(30),
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}: {said}");
+    assert!(said.contains(&format!("{url}/bgpdata/2008.11/")), "{said}");
+    assert!(said.contains("waiting up to 60s"), "{said}");
+    drop(silent);
+}

@@ -246,6 +246,7 @@ impl ReadArgs {
             max_decoded: args.max_in_memory,
             timeline: false,
             downloads: None,
+            files_done: None,
         })
     }
 }
@@ -345,7 +346,10 @@ fn run_reporting_problems(
     } else {
         None
     };
+    // Downloads show their own bar; a local scan shows the files it has read.
+    let progress = downloads.is_none().then(|| ScanProgress::start(plan));
     let outcome = pipeline::run(plan);
+    drop(progress);
     if let Some(d) = downloads {
         d.join();
     }
@@ -385,6 +389,60 @@ pub fn run_timeline(args: TimelineArgs) -> Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
+}
+
+/// How many files a local scan has read, on a terminal once it has taken a second (a long
+/// scan is not silence); stopped and cleared when dropped.
+struct ScanProgress {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    drawer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ScanProgress {
+    fn start(plan: &mut ScanPlan) -> ScanProgress {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        if !cutoff_archive::fetch::progress_shown() {
+            return ScanProgress { stop, drawer: None };
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        plan.files_done = Some(Arc::clone(&done));
+        let total: usize = plan.collectors.iter().map(|c| c.files.len()).sum();
+        let halt = Arc::clone(&stop);
+        let drawer = std::thread::spawn(move || {
+            let begun = std::time::Instant::now();
+            let mut bar = None;
+            while !halt.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if begun.elapsed() < std::time::Duration::from_secs(1) {
+                    continue;
+                }
+                let n = done.load(Ordering::Relaxed);
+                let b = bar.get_or_insert_with(|| {
+                    cutoff_archive::fetch::progress_bar(total as u64, "scan")
+                });
+                // Holes found while reading add placeholder files to the count.
+                b.set_length(total.max(n) as u64);
+                b.set_position(n as u64);
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        ScanProgress {
+            stop,
+            drawer: Some(drawer),
+        }
+    }
+}
+
+impl Drop for ScanProgress {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(d) = self.drawer.take() {
+            let _ = d.join();
+        }
+    }
 }
 
 /// Archive mode: plan the files of [from, to] from the archives' listings and start
