@@ -756,3 +756,204 @@ fn a_gap_found_in_a_cached_listing_names_the_copy() {
         "{out}"
     );
 }
+
+/// A stretch of files missing from a cache filled from a mirror: offline, the gap names the
+/// cache (not the archive's URL, which was never used), and the stretch is one line, printed
+/// once: in the table's summary, or on stderr when stdout is JSON.
+#[test]
+fn an_offline_stretch_of_missing_files_is_one_line_naming_the_cache() {
+    let server = rv_server();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let range = ["--from", "2008-11-10", "--to", "2008-11-11T12:00:00Z"];
+    let fetched = cutoff()
+        .arg("fetch")
+        .args(range)
+        .args(["--collector", "route-views2", "--routeviews-url"])
+        .arg(server.url("/rv"))
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    assert_eq!(fetched.status.code(), Some(0), "{fetched:?}");
+    // The morning of the 11th (00:00 to 05:45, 24 files) goes missing.
+    let dir = cache.path().join("routeviews/bgpdata/2008.11/UPDATES");
+    for h in 0..6 {
+        for m in ["00", "15", "30", "45"] {
+            std::fs::remove_file(dir.join(format!("updates.20081111.{h:02}{m}.bz2")))
+                .expect("cached file");
+        }
+    }
+    let offline = |format: &str| {
+        cutoff()
+            .args(["scan", "--asn", "26780", "--collector", "route-views2"])
+            .args(range)
+            .args(["--offline", "--format", format, "--cache-dir"])
+            .arg(cache.path())
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("runs")
+    };
+    let first = dir.join("updates.20081111.0000.bz2");
+    let run_line = format!(
+        "route-views2: 24 consecutive files from {} to updates.20081111.0545.bz2: not in the cache (--offline)",
+        first.display()
+    );
+    let table = offline("table");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&table.stdout),
+        String::from_utf8_lossy(&table.stderr),
+    );
+    assert_eq!(table.status.code(), Some(3), "{stderr}");
+    let gaps: Vec<&str> = stdout.lines().filter(|l| l.starts_with("Gap: ")).collect();
+    assert_eq!(gaps, [format!("Gap: {run_line}")], "{stdout}");
+    assert!(!stderr.contains("updates.20081111"), "said twice: {stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains("routeviews.org"), "{text}");
+    }
+    let json = offline("jsonl");
+    let stdout = String::from_utf8_lossy(&json.stdout);
+    let stderr = String::from_utf8_lossy(&json.stderr);
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("updates.2008"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(&run_line), "{stderr}");
+    // The summary still lists every file, each naming its place in the cache.
+    let summary: Value =
+        serde_json::from_str(stdout.lines().last().expect("summary")).expect("JSON");
+    let listed = summary["gaps"].as_array().expect("gaps");
+    assert_eq!(listed.len(), 24);
+    assert_eq!(
+        listed[0]["problem"],
+        format!("{}: not in the cache (--offline)", first.display())
+    );
+}
+
+/// A range that ends in the future is read up to now, and that is said once.
+#[test]
+fn a_range_ending_in_the_future_says_it_is_read_up_to_now() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&[("/rv/", empty.path().to_path_buf())]);
+    let now = chrono::Utc::now();
+    let from = (now - chrono::Duration::hours(2)).format("%Y-%m-%dT%H:%M:00Z");
+    let to = (now + chrono::Duration::days(40)).format("%Y-%m-%d");
+    let out = cutoff()
+        .args(["fetch", "--collector", "route-views2", "--routeviews-url"])
+        .arg(server.url("/rv"))
+        .args(["--from", &from.to_string(), "--to", &to.to_string()])
+        .arg("--cache-dir")
+        .arg(empty.path().join("cache"))
+        .args(["--timeout", "1s", "--retry-delay", "20ms", "--retries", "1"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches(&format!("the range ends in the future ({to}T00:00:00Z)"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("read up to now"), "{stderr}");
+}
+
+/// Run `cutoff ARGS` until its stderr says `want` or `limit` passes; then stop it. Returns
+/// what stderr said and how long that took.
+fn stderr_until(args: &[String], want: &str, limit: Duration) -> (String, Duration) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cutoff"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let err = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    let mut said = String::new();
+    while !said.contains(want) {
+        let left = limit.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => said.push_str(&(line + "\n")),
+            Err(_) => break,
+        }
+    }
+    let took = start.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    (said, took)
+}
+
+fn unanswered_scan(url: &str, cache: &Path) -> Vec<String> {
+    [
+        "scan",
+        "--asn",
+        "26780",
+        "--from",
+        "2008-11-10",
+        "--to",
+        "2008-11-11",
+        "--collector",
+        "route-views2",
+        "--routeviews-url",
+        url,
+        "--timeout",
+        "60s",
+        "--retry-delay",
+        "30s",
+        "--cache-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([cache.display().to_string()])
+    .collect()
+}
+
+/// Without a terminal (no status line), a run whose server refuses or never answers says
+/// which URL it waits for and that it will retry, long before the retries run out (minutes).
+#[test]
+fn a_server_that_refuses_or_never_answers_is_said_before_the_retries() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    // Refused: a port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let refused = format!("http://127.0.0.1:{port}");
+    let (said, took) = stderr_until(
+        &unanswered_scan(&refused, cache.path()),
+        "retrying in",
+        Duration::from_secs(20),
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}: {said}");
+    assert!(
+        said.contains(&format!("{refused}/bgpdata/2008.11/")),
+        "{said}"
+    );
+    assert!(said.contains("(try 2 of 6)"), "{said}");
+    // Never answers: connections are taken (the backlog) and nothing is ever said.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    let (said, took) = stderr_until(
+        &unanswered_scan(&url, cache.path()),
+        "then retrying",
+        Duration::from_secs(30),
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}: {said}");
+    assert!(said.contains(&format!("{url}/bgpdata/2008.11/")), "{said}");
+    assert!(said.contains("waiting up to 60s"), "{said}");
+    drop(silent);
+}

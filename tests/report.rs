@@ -193,14 +193,69 @@ fn mccolo_report_says_who_when_and_how_much_spam_fell() {
         assert!(html.contains(&hash), "{path}: {hash} not in report.html");
         assert!(md.contains(&hash), "{path}: {hash} not in report.md");
         assert!(
-            sums.contains(&format!("{hash}  {path}\n")),
+            sums.contains(&format!("{hash}  {}\n", root().join(path).display())),
             "{path} not in inputs.sha256"
         );
     }
+    // The list checks with the real tool from inside the report folder, where a reader
+    // would run it (the report ran elsewhere, on relative paths).
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "inputs.sha256"])
+        .current_dir(&out)
+        .output()
+        .expect("sha256sum runs");
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "sha256sum -c failed in {}: {said}{}",
+        out.display(),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(said.matches(": OK\n").count(), sums.lines().count());
+    assert_eq!(
+        sums.lines().count(),
+        files.len() + 5,
+        "MRT, events, timeline, names, series"
+    );
     for extra_file in [&f.events, &f.timeline] {
         assert!(html.contains(&sha256(extra_file)));
     }
     assert!(html.contains(&sha256(&root().join("samples/spam-2008/spam-hourly.csv"))));
+    // Markdown holds no HTML entities (quotes are quotes), and the spam caveats are one line.
+    for entity in ["&quot;", "&#39;", "&amp;", "&lt;", "&gt;"] {
+        assert!(!md.contains(entity), "report.md contains {entity}");
+    }
+    assert!(md.contains("the series \"spam-hourly\" fell"));
+    let limits = md
+        .split("## Limits and caveats")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("limits");
+    let spam_lines: Vec<&str> = limits
+        .lines()
+        .filter(|l| l.starts_with("- Spam:"))
+        .collect();
+    assert_eq!(spam_lines.len(), 1, "{limits}");
+    assert_eq!(
+        spam_lines[0].matches("vantage point").count(),
+        1,
+        "{limits}"
+    );
+    assert_eq!(spam_lines[0].matches("coincidence").count(), 1, "{limits}");
+    // Rows count from the outage for `restored`, and the per-upstream evidence agrees with
+    // the total beside it.
+    assert!(
+        md.contains("| **restored** | AS26780 (McColo) | AS1299 (TeliaSonera) | 0 → 27 of 36 |")
+    );
+    let gained: Value = events_text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .find(|v| v["event"] == "upstream_gained")
+        .expect("upstream_gained");
+    assert_eq!(
+        gained["evidence"]["upstreams_after"]["1299"],
+        gained["evidence"]["peers_after"]
+    );
     // The scan command is rebuilt from the summary.
     assert!(html.contains("cutoff scan --asn 26780 samples/mccolo-2008-11/bgpdata/2008.11"));
 
@@ -371,10 +426,18 @@ fn every_input_string_is_escaped() {
     let raw = ["<script", "\"dq\"", "'sq'", "& </svg>", "</script>"];
     for bad in raw {
         assert!(!html.contains(bad), "report.html has {bad:?} unescaped");
-        assert!(
-            !outside_fences(&md).contains(bad),
-            "report.md has {bad:?} unescaped"
-        );
+    }
+    // In Markdown every `<`, `>` and `&` has its backslash (quotes need none).
+    for line in outside_fences(&md).lines() {
+        for (i, c) in line.char_indices() {
+            // (A `>` opening the line is the renderer's own quote mark.)
+            if matches!(c, '<' | '>' | '&') && !(i == 0 && c == '>') {
+                assert!(
+                    line[..i].ends_with('\\'),
+                    "report.md has {c:?} unescaped: {line}"
+                );
+            }
+        }
     }
     // One closing tag per inline chart, none from the input.
     let charts = html.matches("<figure id=").count();
@@ -396,7 +459,7 @@ fn every_input_string_is_escaped() {
     );
     assert!(read(&out.join("visibility-AS26780.svg")).contains("&lt;script&gt;"));
     assert!(read(&out.join("spam.svg")).contains("&lt;script&gt;"));
-    assert!(md.contains("&lt;script&gt;alert(1)&lt;/script&gt; &quot;dq&quot;"));
+    assert!(md.contains("\\<script\\>alert(1)\\</script\\> \"dq\" 'sq' \\& \\</svg\\>"));
 }
 
 /// Markdown outside fenced code blocks (a fence shows its text literally, as a command must

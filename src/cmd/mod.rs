@@ -93,6 +93,7 @@ pub fn main() -> ExitStatus {
         _ => cli.quiet,
     };
     init_logging(cli.verbose, quiet);
+    cutoff_archive::fetch::set_progress(quiet == 0);
     exit_status(run(cli.command))
 }
 

@@ -3,7 +3,7 @@
 
 use crate::cmd::correlate::TelemetryArgs;
 use crate::cmd::fetch::ArchiveArgs;
-use crate::cmd::problems::report_file_problems;
+use crate::cmd::problems::report_cut_records;
 use anyhow::Result;
 use cutoff_archive::source::{Downloads, collectors};
 use cutoff_core::detect::DetectRules;
@@ -246,6 +246,7 @@ impl ReadArgs {
             max_decoded: args.max_in_memory,
             timeline: false,
             downloads: None,
+            files_done: None,
         })
     }
 }
@@ -267,7 +268,9 @@ pub fn run(args: ScanArgs) -> Result<ExitStatus> {
     } else {
         OutputFormat::Jsonl
     });
-    let outcome = run_reporting_problems(&args.read, &mut plan)?;
+    // The table and Markdown list the gaps in their summary: stderr does not repeat them.
+    let gaps_on_stdout = matches!(format, OutputFormat::Table | OutputFormat::Markdown);
+    let outcome = run_reporting_problems(&args.read, &mut plan, gaps_on_stdout)?;
     let correlations = telemetry.as_ref().map(|t| t.report_scan(&outcome.events));
     let correlation_incomplete = correlations.as_ref().is_some_and(|c| c.incomplete());
     // The report first: a reader of stdout that stops early must not cost it.
@@ -331,19 +334,32 @@ fn warn_if_range_misses_the_data(plan: &ScanPlan, summary: &cutoff_core::summary
 }
 
 /// Run the plan (first planning and starting the downloads in archive mode), then say on
-/// stderr what went wrong with each file.
-fn run_reporting_problems(args: &ReadArgs, plan: &mut ScanPlan) -> Result<ScanOutcome> {
+/// stderr what went wrong with the files, once: unless stdout lists the gaps, one line per
+/// gap or run of consecutive gaps alike (a month offline is not thousands of lines).
+fn run_reporting_problems(
+    args: &ReadArgs,
+    plan: &mut ScanPlan,
+    gaps_on_stdout: bool,
+) -> Result<ScanOutcome> {
     let downloads = if args.archive_mode() {
         Some(plan_archive(args, plan)?)
     } else {
         None
     };
+    // Downloads show their own bar; a local scan shows the files it has read.
+    let progress = downloads.is_none().then(|| ScanProgress::start(plan));
     let outcome = pipeline::run(plan);
+    drop(progress);
     if let Some(d) = downloads {
         d.join();
     }
     for f in &outcome.summary.files {
-        report_file_problems(&f.path, &f.stats);
+        report_cut_records(&f.path, &f.stats);
+    }
+    if !gaps_on_stdout {
+        for line in outcome.summary.gap_lines() {
+            tracing::error!("{line}");
+        }
     }
     warn_if_range_misses_the_data(plan, &outcome.summary);
     Ok(outcome)
@@ -359,7 +375,7 @@ pub fn run_timeline(args: TimelineArgs) -> Result<ExitStatus> {
         TimelineFormat::Jsonl
     });
     // Arguments are all checked before anything is downloaded.
-    let outcome = run_reporting_problems(&args.read, &mut plan)?;
+    let outcome = run_reporting_problems(&args.read, &mut plan, false)?;
     let mut points = outcome.timeline;
     points.retain(|p| plan.from.is_none_or(|f| p.time >= f) && plan.to.is_none_or(|t| p.time <= t));
     let stdout = std::io::stdout();
@@ -373,6 +389,60 @@ pub fn run_timeline(args: TimelineArgs) -> Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
+}
+
+/// How many files a local scan has read, on a terminal once it has taken a second (a long
+/// scan is not silence); stopped and cleared when dropped.
+struct ScanProgress {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    drawer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ScanProgress {
+    fn start(plan: &mut ScanPlan) -> ScanProgress {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        if !cutoff_archive::fetch::progress_shown() {
+            return ScanProgress { stop, drawer: None };
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        plan.files_done = Some(Arc::clone(&done));
+        let total: usize = plan.collectors.iter().map(|c| c.files.len()).sum();
+        let halt = Arc::clone(&stop);
+        let drawer = std::thread::spawn(move || {
+            let begun = std::time::Instant::now();
+            let mut bar = None;
+            while !halt.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if begun.elapsed() < std::time::Duration::from_secs(1) {
+                    continue;
+                }
+                let n = done.load(Ordering::Relaxed);
+                let b = bar.get_or_insert_with(|| {
+                    cutoff_archive::fetch::progress_bar(total as u64, "scan")
+                });
+                // Holes found while reading add placeholder files to the count.
+                b.set_length(total.max(n) as u64);
+                b.set_position(n as u64);
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        ScanProgress {
+            stop,
+            drawer: Some(drawer),
+        }
+    }
+}
+
+impl Drop for ScanProgress {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(d) = self.drawer.take() {
+            let _ = d.join();
+        }
+    }
 }
 
 /// Archive mode: plan the files of [from, to] from the archives' listings and start

@@ -100,7 +100,15 @@ pub struct Fetcher {
     client: reqwest::Client,
     cfg: FetchConfig,
     hosts: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// (host, what) already said once at the default level: a slow answer, a first retry.
+    said: Mutex<std::collections::HashSet<(String, &'static str)>>,
+    /// The status line while listings are fetched (hidden off a terminal or with `-q`).
+    status: Mutex<indicatif::ProgressBar>,
 }
+
+/// How long a request may go unanswered before the wait is said (the timeout itself is
+/// 60 s by default, and a dead network retries for minutes).
+const SLOW_NOTICE: Duration = Duration::from_secs(5);
 
 impl Fetcher {
     pub fn new(cfg: FetchConfig) -> Result<Self, String> {
@@ -113,7 +121,66 @@ impl Fetcher {
             client,
             cfg,
             hosts: Mutex::new(HashMap::new()),
+            said: Mutex::new(std::collections::HashSet::new()),
+            status: Mutex::new(indicatif::ProgressBar::hidden()),
         })
+    }
+
+    fn status(&self) -> indicatif::ProgressBar {
+        // A poisoned lock only means another task panicked while swapping the bar.
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Say `msg` about `url` on the status line, and once per host and kind as a warning,
+    /// so a run without a terminal is not silent while it waits (later ones at `-v`).
+    fn say_waiting(&self, url: &str, what: &'static str, msg: &str) {
+        self.status().set_message(msg.to_string());
+        let host = host_key(url);
+        let first = self
+            .said
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((host, what));
+        if first {
+            self.status().suspend(|| tracing::warn!("{msg}"));
+        } else {
+            tracing::debug!("{msg}");
+        }
+    }
+
+    /// Await a request's answer, saying so when it is slow to come.
+    async fn noting_slow<F: std::future::Future>(&self, url: &str, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        match tokio::time::timeout(SLOW_NOTICE, &mut fut).await {
+            Ok(out) => out,
+            Err(_) => {
+                self.say_waiting(
+                    url,
+                    "slow",
+                    &format!(
+                        "{url}: no complete answer after {SLOW_NOTICE:?}; waiting up to {:?} (--timeout), then retrying",
+                        self.cfg.timeout
+                    ),
+                );
+                fut.await
+            }
+        }
+    }
+
+    /// Before try `n + 1` of `tries`: say why and how long until it.
+    fn say_retry(&self, url: &str, last: &str, n: u32, tries: u32, wait: Duration) {
+        self.say_waiting(
+            url,
+            "retry",
+            &format!(
+                "{url}: {last}; retrying in {:.1}s (try {} of {tries})",
+                wait.as_secs_f64(),
+                n + 1
+            ),
+        );
     }
 
     pub fn config(&self) -> &FetchConfig {
@@ -121,16 +188,7 @@ impl Fetcher {
     }
 
     fn host_limit(&self, url: &str) -> Arc<tokio::sync::Semaphore> {
-        let host = reqwest::Url::parse(url)
-            .ok()
-            .map(|u| {
-                format!(
-                    "{}:{}",
-                    u.host_str().unwrap_or(""),
-                    u.port_or_known_default().unwrap_or(0)
-                )
-            })
-            .unwrap_or_default();
+        let host = host_key(url);
         // A poisoned lock only means another task panicked while inserting; the map is fine.
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         hosts
@@ -167,7 +225,9 @@ impl Fetcher {
             return Ok(Got::Cached(m.len()));
         }
         if self.cfg.offline {
-            return Err(format!("{url}: not in the cache (--offline)"));
+            // Name the cache, which is all an offline run uses: the URL may not be where
+            // the cache was filled from (a mirror).
+            return Err(format!("{}: not in the cache (--offline)", dest.display()));
         }
         if let Some(dir) = dest.parent() {
             tokio::fs::create_dir_all(dir)
@@ -197,7 +257,7 @@ impl Fetcher {
             };
             if n < tries {
                 let wait = self.backoff(url, n, retry_after);
-                tracing::debug!("{url}: {last}; try {} of {tries} in {wait:?}", n + 1);
+                self.say_retry(url, &last, n, tries, wait);
                 tokio::time::sleep(wait).await;
             }
         }
@@ -227,7 +287,8 @@ impl Fetcher {
         if have > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
         }
-        let resp = match tokio::time::timeout(self.cfg.timeout, req.send()).await {
+        let send = tokio::time::timeout(self.cfg.timeout, req.send());
+        let resp = match self.noting_slow(url, send).await {
             Err(_) => return Err(retry(format!("no response within {:?}", self.cfg.timeout))),
             Ok(Err(e)) => return Err(retry(format!("request failed: {}", error_chain(&e)))),
             Ok(Ok(r)) => r,
@@ -464,7 +525,9 @@ impl Fetcher {
                 }
             };
             if n < tries {
-                tokio::time::sleep(self.backoff(url, n, after)).await;
+                let wait = self.backoff(url, n, after);
+                self.say_retry(url, &last, n, tries, wait);
+                tokio::time::sleep(wait).await;
             }
         }
         Err(format!("{url}: {last} (gave up after {tries} tries)"))
@@ -492,7 +555,8 @@ impl Fetcher {
             self.listing_body(resp).await
         };
         // Listings are small: one timeout covers the whole exchange.
-        match tokio::time::timeout(self.cfg.timeout, fetch).await {
+        let fetch = tokio::time::timeout(self.cfg.timeout, fetch);
+        match self.noting_slow(url, fetch).await {
             Ok(r) => r,
             Err(_) => Err(retry(format!(
                 "no complete answer within {:?}",
@@ -541,10 +605,20 @@ impl Fetcher {
         layout: &Layout,
     ) -> ArchivePlan {
         let now = Timestamp::from_secs(chrono::Utc::now().timestamp());
+        if to > now {
+            tracing::warn!(
+                "the range ends in the future ({}): the archives are read up to now ({})",
+                to.rfc3339(),
+                now.rfc3339()
+            );
+        }
         let mut listings = Listings::new();
         let mut cached = Vec::new();
         let mut need = layout::first_listings(collectors, from, to);
+        let status = spinner("listings");
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status.clone();
         loop {
+            status.set_message(format!("{} more month folder(s)", need.len()));
             let fetched =
                 futures_util::future::join_all(need.iter().map(|k| self.listing(layout, k, now)))
                     .await;
@@ -560,7 +634,10 @@ impl Fetcher {
                 listings.insert(k, r);
             }
             match layout::plan(collectors, from, to, now, layout, &listings) {
-                Planned::Done(p) => return name_cached_sources(p, &cached),
+                Planned::Done(p) => {
+                    status.finish_and_clear();
+                    return name_cached_sources(p, &cached);
+                }
                 Planned::Need(keys) => need = keys,
             }
         }
@@ -847,10 +924,52 @@ pub async fn fetch_plan(
     out
 }
 
+/// `host:port` of a URL: downloads are limited, and waits said, per host.
+fn host_key(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or(""),
+                u.port_or_known_default().unwrap_or(0)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Progress bars and status lines are drawn (the binary turns them off for `-q`).
+static PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Allow progress bars and status lines on stderr (still only when it is a terminal).
+pub fn set_progress(on: bool) {
+    PROGRESS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether progress is drawn: stderr is a terminal and `-q` was not given.
+pub fn progress_shown() -> bool {
+    use std::io::IsTerminal;
+    PROGRESS.load(std::sync::atomic::Ordering::Relaxed) && std::io::stderr().is_terminal()
+}
+
+/// A status line that keeps turning while something unmeasured goes on: on a terminal,
+/// nothing otherwise.
+pub fn spinner(what: &str) -> indicatif::ProgressBar {
+    if !progress_shown() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {prefix} {wide_msg}") {
+        bar.set_style(style);
+    }
+    bar.set_prefix(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
 /// A progress bar on a terminal, nothing otherwise.
 pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
+    if !progress_shown() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);

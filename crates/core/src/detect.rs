@@ -190,11 +190,13 @@ impl Event {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Evidence {
     /// Eligible peer ASNs seeing the AS (or the prefix, or via the upstream): the most seen
-    /// before the condition began, and the number when it was confirmed.
+    /// before the condition began (for `restored`: the fewest while it was dark), and the
+    /// number when it was confirmed.
     pub peers_before: usize,
     pub peers_after: usize,
     pub eligible_peers: usize,
-    /// Upstream → peer ASNs, before and after.
+    /// Upstream → peer ASNs, before (as `peers_before`) and when confirmed (as
+    /// `peers_after`).
     pub upstreams_before: BTreeMap<u32, usize>,
     pub upstreams_after: BTreeMap<u32, usize>,
     pub collectors_before: Vec<String>,
@@ -249,6 +251,10 @@ struct AsDetect {
     /// A hole in some collector's data began here and conclusions wait for its end.
     #[serde(default)]
     blind_from: Option<Timestamp>,
+    /// While disconnected: the fewest peer ASNs that saw the AS, and via which upstreams, so
+    /// `restored` counts from the outage (not from the climb back, already half way up).
+    #[serde(default)]
+    dark_low: Option<(usize, BTreeMap<u32, usize>)>,
 }
 
 /// Without a RIB, who sees an AS is learned from announcements, and the number of eligible
@@ -346,6 +352,9 @@ impl Detector {
             .or_else(|| d.prev.take())
             .unwrap_or_default();
         d.observe(&snap, &prev, r, &rules);
+        if d.disconnected.is_some() {
+            d.note_dark(&snap);
+        }
         d.prev = Some(prev);
         d.latest = Some(snap.clone());
         if rules.min_duration_secs == 0 {
@@ -478,6 +487,17 @@ impl AsDetect {
     /// `--min-peers`, or half the usual number of eligible peers when that is fewer. An
     /// upstream half the peers use is an upstream however few peers a collector has; one
     /// peer's alternate path among forty is not.
+    /// Keep the lowest visibility seen while disconnected.
+    fn note_dark(&mut self, snap: &Snapshot) {
+        if self
+            .dark_low
+            .as_ref()
+            .is_none_or(|(n, _)| snap.visible < *n)
+        {
+            self.dark_low = Some((snap.visible, snap.carrying()));
+        }
+    }
+
     fn noise_floor(&self, rules: &DetectRules) -> usize {
         rules.min_peers.min(self.peak_eligible.div_ceil(2)).max(1)
     }
@@ -620,6 +640,8 @@ impl AsDetect {
             events.push(e);
             self.disconnected = Some(p.since);
             self.ever_disconnected = true;
+            self.dark_low = None;
+            self.note_dark(&p.at);
             for s in self.upstreams.values_mut() {
                 *s = Status::Lost;
             }
@@ -630,7 +652,12 @@ impl AsDetect {
             && let Some(p) = self.restore.take()
         {
             let outage = self.disconnected.map(|d| p.since.secs - d.secs);
-            events.push(restored_event(asn, &p, p.since.plus_secs(min), outage));
+            let mut e = restored_event(asn, &p, p.since.plus_secs(min), outage);
+            if let Some((visible, upstreams)) = self.dark_low.take() {
+                e.evidence.peers_before = visible;
+                e.evidence.upstreams_before = upstreams;
+            }
+            events.push(e);
             self.disconnected = None;
             self.peak_visible = p.at.visible;
             for (u, peers) in &p.at.support {
@@ -678,8 +705,11 @@ impl AsDetect {
                 self.dark.insert(pfx);
             }
         }
+        // "After" is at confirmation for every count, so the per-upstream numbers agree with
+        // the total beside them.
         if let Some(latest) = &self.latest {
             for e in &mut events[first_new..] {
+                e.evidence.upstreams_after = latest.carrying();
                 e.evidence.peers_after = match (e.event, e.upstream, e.prefix) {
                     (EventKind::UpstreamLost | EventKind::UpstreamGained, Some(u), _) => {
                         latest.support_of(u)
@@ -1423,6 +1453,14 @@ mod tests {
             "3 of 6 is half the baseline"
         );
         assert_eq!(events[2].outage_secs, Some(4903));
+        // Counted from the outage (0 peers), not from the climb back; the per-upstream
+        // numbers are those of the total beside them, at confirmation.
+        let ev = &events[2].evidence;
+        assert_eq!((ev.peers_before, ev.peers_after), (0, 5));
+        assert!(ev.upstreams_before.is_empty(), "{ev:?}");
+        assert_eq!(ev.upstreams_after.get(&1299), Some(&5));
+        let gained = &events[1].evidence;
+        assert_eq!(gained.upstreams_after.get(&1299), Some(&gained.peers_after));
     }
 
     #[test]

@@ -117,12 +117,8 @@ fn summary_lines(s: &RunSummary) -> Vec<String> {
             s.collectors_without_rib.join(", ")
         ));
     }
-    for g in &s.gaps {
-        lines.push(format!(
-            "Gap: {}: {}",
-            crate::files::display_name(&g.file),
-            g.problem
-        ));
+    for g in s.gap_lines() {
+        lines.push(format!("Gap: {g}"));
     }
     for p in &s.pending_at_end {
         lines.push(format!("Unconfirmed at end of input: {p}"));

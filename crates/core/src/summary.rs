@@ -99,3 +99,83 @@ impl Thresholds {
         }
     }
 }
+
+/// Consecutive files of one collector missing for the same reason from this many on are
+/// printed as one line (a month offline is ~2900 RouteViews files).
+const GAP_RUN: usize = 3;
+
+impl RunSummary {
+    /// The gaps as lines to print: one per gap, but a run of consecutive files of one
+    /// collector that failed for the same reason (apart from the file's own name) is one line
+    /// naming its first and last file and how many there are.
+    pub fn gap_lines(&self) -> Vec<String> {
+        let position = self.file_positions();
+        let mut runs: Vec<Vec<&Gap>> = Vec::new();
+        for g in &self.gaps {
+            let follows = runs.last().and_then(|r| r.last()).is_some_and(|prev| {
+                prev.collector == g.collector
+                    && gap_reason(prev) == gap_reason(g)
+                    && matches!(
+                        (position.get(prev.file.as_str()), position.get(g.file.as_str())),
+                        (Some(a), Some(b)) if a + 1 == *b
+                    )
+            });
+            match runs.last_mut() {
+                Some(run) if follows => run.push(g),
+                _ => runs.push(vec![g]),
+            }
+        }
+        runs.into_iter().flat_map(run_lines).collect()
+    }
+
+    /// Each file's place among its collector's files, in the order they were read.
+    fn file_positions(&self) -> BTreeMap<&str, usize> {
+        let mut next: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for f in &self.files {
+            let n = next.entry(f.collector.as_str()).or_default();
+            out.insert(f.path.as_str(), *n);
+            *n += 1;
+        }
+        out
+    }
+}
+
+/// The last part of a path or URL.
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Why a gap's file failed, without the file's own path in front and with its name in a URL
+/// as `*`, so files that failed alike compare equal.
+fn gap_reason(g: &Gap) -> String {
+    let problem = g
+        .problem
+        .strip_prefix(&format!("{}: ", g.file))
+        .unwrap_or(&g.problem);
+    match base_name(&g.file) {
+        "" => problem.to_string(),
+        name => problem.replace(name, "*"),
+    }
+}
+
+fn run_lines(run: Vec<&Gap>) -> Vec<String> {
+    let name = |g: &Gap| crate::files::display_name(&g.file).to_string();
+    match run.as_slice() {
+        [first, .., last] if run.len() >= GAP_RUN => vec![format!(
+            "{}: {} consecutive files from {} to {}: {}",
+            first.collector,
+            run.len(),
+            name(first),
+            base_name(&last.file),
+            gap_reason(first)
+        )],
+        _ => run
+            .iter()
+            .map(|g| {
+                let problem = g.problem.strip_prefix(&format!("{}: ", g.file));
+                format!("{}: {}", name(g), problem.unwrap_or(&g.problem))
+            })
+            .collect(),
+    }
+}

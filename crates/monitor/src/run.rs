@@ -56,6 +56,7 @@ pub fn scan_plan(config: &MonitorConfig, collectors: &[CollectorFiles]) -> ScanP
         max_decoded: config.source.max_in_memory.0,
         timeline: false,
         downloads: None,
+        files_done: None,
     }
 }
 

@@ -895,19 +895,10 @@ impl Builder<'_> {
             ))]);
         }
         if let Some(spam) = &self.input.spam {
-            let mut seen: Vec<String> = spam
-                .correlation
-                .summary
-                .caveats
-                .iter()
-                .map(|c| c.to_string())
-                .collect();
-            for c in spam.correlation.results.iter().flat_map(|c| &c.caveats) {
-                if !seen.contains(c) {
-                    seen.push(c.clone());
-                }
-            }
-            items.extend(seen.into_iter().map(|c| vec![t(format!("Spam: {c}."))]));
+            items.push(vec![t(format!(
+                "Spam: {}.",
+                spam_caveats(&spam.correlation).join("; ")
+            ))]);
             // Confounders of the headline's measurement (the others' are in their sentences).
             if let Some(c) = self.lead_event().and_then(|e| self.correlation_of(e)) {
                 for x in &c.confounders {
@@ -1042,6 +1033,22 @@ impl Builder<'_> {
 }
 
 /// "; spam fell 72.7% (95% CI 71.4% to 73.8%) in the 7 days after … within 0.5 h".
+/// The spam caveats once each, for one line: each measurement's own (their first two say
+/// what the run's summary says in other words, so the summary's are used only when nothing
+/// was measured).
+fn spam_caveats(r: &cutoff_correlate::Report) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for c in r.results.iter().flat_map(|c| &c.caveats) {
+        if !seen.contains(c) {
+            seen.push(c.clone());
+        }
+    }
+    if seen.is_empty() {
+        seen = r.summary.caveats.iter().map(|c| c.to_string()).collect();
+    }
+    seen
+}
+
 fn spam_phrase(c: &Correlation) -> Line {
     let (Some(d), Some(lo), Some(hi)) = (c.drop_pct, c.ci_low_pct, c.ci_high_pct) else {
         return vec![t(format!(

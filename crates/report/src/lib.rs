@@ -59,7 +59,7 @@ pub fn write_report(input: &input::ReportInput, dir: &Path) -> anyhow::Result<Ve
     put("events.jsonl", &jsonl)?;
     put(
         "inputs.sha256",
-        provenance::sha256sums(&content.files).as_bytes(),
+        provenance::sha256sums(&content.files, dir).as_bytes(),
     )?;
     put("report.md", markdown::render(&content).as_bytes())?;
     put("report.html", html::render(&content).as_bytes())?;

@@ -1,6 +1,8 @@
 //! `report.md`: the same content as the HTML, charts referenced as the PNG files beside it.
 //! Every string from the input is escaped, so it reads as text in any Markdown renderer:
-//! HTML-significant characters become entities, Markdown syntax characters get a backslash.
+//! Markdown syntax characters and the HTML-significant `<`, `>`, `&` get a backslash
+//! (CommonMark shows any escaped ASCII punctuation as itself); quotes need nothing, and no
+//! HTML entity is written, so the file also reads right as plain text.
 
 use crate::content::Content;
 use crate::doc::{Block, Span};
@@ -11,12 +13,7 @@ pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '<' | '>' | '&' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -133,7 +130,9 @@ mod tests {
     #[test]
     fn escapes_markdown_and_html() {
         assert_eq!(esc("a|b"), "a\\|b");
-        assert_eq!(esc("<script>"), "&lt;script&gt;");
+        assert_eq!(esc("<script>"), "\\<script\\>");
+        // No HTML entities in Markdown: quotes stay quotes, `&` is escaped by backslash.
+        assert_eq!(esc("\"q\" 'a' & b"), "\"q\" 'a' \\& b");
         assert_eq!(esc("`x` *y*"), "\\`x\\` \\*y\\*");
         assert_eq!(code_span("AS 1 2"), "`AS 1 2`");
         assert_eq!(code_span("a`b"), "a\\`b");

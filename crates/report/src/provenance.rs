@@ -156,10 +156,39 @@ fn first_line(path: &Path) -> Option<String> {
     Some(line.trim_start_matches('#').trim().to_string())
 }
 
-/// `sha256sum -c` input for the files that could be hashed.
-pub fn sha256sums(files: &[FileProvenance]) -> String {
+/// `sha256sum -c` input for the files that could be hashed, to be checked from inside `dir`
+/// (the report folder): each path as seen from there.
+pub fn sha256sums(files: &[FileProvenance], dir: &Path) -> String {
+    let dir = dir.canonicalize().ok();
     files
         .iter()
-        .filter_map(|f| f.sha256.as_ref().ok().map(|h| format!("{h}  {}\n", f.path)))
+        .filter_map(|f| {
+            let h = f.sha256.as_ref().ok()?;
+            Some(sha256sum_line(h, &seen_from(dir.as_deref(), &f.path)))
+        })
         .collect()
+}
+
+/// `path` (as given: relative to the working directory) as seen from `dir`: relative inside
+/// it, absolute elsewhere, so `sha256sum -c` works from inside the report folder.
+fn seen_from(dir: Option<&Path>, path: &str) -> String {
+    let p = Path::new(path);
+    let Ok(full) = p.canonicalize().or_else(|_| std::path::absolute(p)) else {
+        return path.to_string();
+    };
+    match dir.and_then(|d| full.strip_prefix(d).ok()) {
+        Some(inside) => inside.display().to_string(),
+        None => full.display().to_string(),
+    }
+}
+
+/// One line as GNU `sha256sum` writes it: a name with a backslash or a newline is escaped
+/// and the line starts with a backslash.
+fn sha256sum_line(hash: &str, name: &str) -> String {
+    if name.contains(['\\', '\n']) {
+        let escaped = name.replace('\\', "\\\\").replace('\n', "\\n");
+        format!("\\{hash}  {escaped}\n")
+    } else {
+        format!("{hash}  {name}\n")
+    }
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::thread;
 
 /// The result of a scan: events, and how they were found.
@@ -99,6 +100,7 @@ pub struct Pipeline {
     now: Option<Timestamp>,
     /// Archive input: readers wait for each file's download (or its failure).
     downloads: Option<Arc<dyn Gate>>,
+    files_done: Option<Arc<AtomicUsize>>,
 }
 
 impl Pipeline {
@@ -113,6 +115,7 @@ impl Pipeline {
             recorder: plan.timeline.then(Recorder::default),
             now: None,
             downloads: plan.downloads.clone(),
+            files_done: plan.files_done.clone(),
         }
     }
 
@@ -174,38 +177,43 @@ impl Pipeline {
             })
             .collect();
         let helpers = lanes::helpers_per_lane(self.helpers, &lanes);
-        let files = thread::scope(|scope| {
-            let mut receivers = Vec::new();
-            let mut handles = Vec::new();
-            for ((group, base), helpers) in lanes.iter().zip(bases).zip(helpers) {
-                let (tx, rx) = bounded::<Vec<Msg>>(64);
-                let watch = watch.clone();
-                let gate = Arc::clone(&gate);
-                let max_decoded = self.max_decoded;
-                handles.push(scope.spawn(move || {
-                    reader::read_collector(group, base, watch, tx, helpers, max_decoded, gate)
-                }));
-                receivers.push(rx);
-            }
-            self.drive(receivers);
-            let mut reports: Vec<FileReport> = Vec::new();
-            for (h, lane) in handles.into_iter().zip(&lanes) {
-                match h.join() {
-                    Ok(r) => reports.extend(r),
-                    // A bug, not bad input: say which files it leaves unread rather than lose them.
-                    Err(_) => reports.extend(lane.files.iter().map(|f| FileReport {
-                        path: f.path.display().to_string(),
-                        collector: lane.collector.to_string(),
-                        kind: f.kind,
-                        stats: FileStats {
-                            problem: Some("internal error: reader thread failed".into()),
-                            ..FileStats::default()
-                        },
-                    })),
+        let files =
+            thread::scope(|scope| {
+                let mut receivers = Vec::new();
+                let mut handles = Vec::new();
+                for ((group, base), helpers) in lanes.iter().zip(bases).zip(helpers) {
+                    let (tx, rx) = bounded::<Vec<Msg>>(64);
+                    let watch = watch.clone();
+                    let gate = Arc::clone(&gate);
+                    let options = reader::LaneOptions {
+                        helpers,
+                        max_decoded: self.max_decoded,
+                        done: self.files_done.clone(),
+                    };
+                    handles.push(scope.spawn(move || {
+                        reader::read_collector(group, base, watch, tx, options, gate)
+                    }));
+                    receivers.push(rx);
                 }
-            }
-            reports
-        });
+                self.drive(receivers);
+                let mut reports: Vec<FileReport> = Vec::new();
+                for (h, lane) in handles.into_iter().zip(&lanes) {
+                    match h.join() {
+                        Ok(r) => reports.extend(r),
+                        // A bug, not bad input: say which files it leaves unread rather than lose them.
+                        Err(_) => reports.extend(lane.files.iter().map(|f| FileReport {
+                            path: f.path.display().to_string(),
+                            collector: lane.collector.to_string(),
+                            kind: f.kind,
+                            stats: FileStats {
+                                problem: Some("internal error: reader thread failed".into()),
+                                ..FileStats::default()
+                            },
+                        })),
+                    }
+                }
+                reports
+            });
         Fed {
             events: self.detector.take_events(),
             files,

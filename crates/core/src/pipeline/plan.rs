@@ -32,6 +32,8 @@ pub struct ScanPlan {
     pub timeline: bool,
     /// Archive input: readers wait for each file's download (or its failure) before reading.
     pub downloads: Option<Arc<dyn Gate>>,
+    /// Counts the files read so far, for a progress display.
+    pub files_done: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl std::fmt::Debug for ScanPlan {
@@ -49,6 +51,7 @@ impl std::fmt::Debug for ScanPlan {
             .field("max_decoded", &self.max_decoded)
             .field("timeline", &self.timeline)
             .field("downloads", &self.downloads.is_some())
+            .field("files_done", &self.files_done)
             .finish()
     }
 }
@@ -77,6 +80,7 @@ impl ScanPlan {
             max_decoded: crate::parse::decode::DEFAULT_MAX_DECODED,
             timeline: false,
             downloads: None,
+            files_done: None,
         }
     }
 }

@@ -14,6 +14,15 @@ use crossbeam_channel::Sender;
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A stream's share of the threads, its memory limit, and the count of files read (shared
+/// by every stream, for a progress display).
+pub(crate) struct LaneOptions {
+    pub helpers: usize,
+    pub max_decoded: u64,
+    pub done: Option<Arc<AtomicUsize>>,
+}
 
 /// Messages per batch sent over the channel.
 pub(crate) const BATCH: usize = 2048;
@@ -27,10 +36,14 @@ pub(crate) fn read_collector(
     base: u32,
     mut watch: Watch,
     tx: Sender<Vec<Msg>>,
-    helpers: usize,
-    max_decoded: u64,
+    options: LaneOptions,
     gate: Arc<dyn Gate>,
 ) -> Vec<FileReport> {
+    let LaneOptions {
+        helpers,
+        max_decoded,
+        done,
+    } = options;
     let mut reports = Vec::new();
     // Per-peer minute counters belong to the stream, not to a file: a minute that two files
     // share is counted once and flushed once, after its last message, wherever the collector
@@ -81,6 +94,9 @@ pub(crate) fn read_collector(
             kind: file.kind,
             stats,
         });
+        if let Some(done) = &done {
+            done.fetch_add(1, Ordering::Relaxed);
+        }
     }
     activity.flush(&group.collector, &mut sender);
     sender.flush();
