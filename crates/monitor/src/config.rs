@@ -217,6 +217,16 @@ impl WatchEntry {
             .unwrap_or_else(|| format!("AS{}", self.asn.0))
     }
 
+    /// The label for alerts: the configured one, else the AS's name in `names` (the cached
+    /// AS-name list), else `AS<asn>`.
+    pub fn label_named(&self, names: &cutoff_core::asnames::AsNames) -> String {
+        match (&self.label, names.name(self.asn.0)) {
+            (Some(l), _) => l.clone(),
+            (None, Some(n)) => n.to_string(),
+            (None, None) => format!("AS{}", self.asn.0),
+        }
+    }
+
     /// Does an event that began at `t` fall inside this entry's alerting window?
     pub fn alerts_at(&self, t: Timestamp) -> bool {
         self.since.is_none_or(|s| t >= s.0) && self.until.is_none_or(|u| t <= u.0)
