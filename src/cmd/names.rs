@@ -20,8 +20,9 @@ pub enum NamesCommand {
     /// Download the public AS-name list (RIPE's asn.txt) into the cache.
     ///
     /// The list is checked before it replaces the one cached before: an HTML page, an empty or
-    /// cut answer, or text that is mostly not `ASN NAME` lines is an error naming the URL, and
-    /// the earlier list stays. Lines that are not names are counted and skipped. Stored with
+    /// cut answer, text that is mostly not `ASN NAME` lines, or a list with less than half the
+    /// names of the cached one (without --force) is an error naming the URL, and the earlier
+    /// list stays. Lines that are not names are counted and skipped. Stored with
     /// its URL, fetch time and the server's Last-Modified in CACHE/names/asn.json; `report`,
     /// `scan --report` and monitor alerts then use it unless --as-names FILE is given.
     Fetch(FetchNamesArgs),
@@ -48,6 +49,10 @@ pub struct FetchNamesArgs {
     /// Largest list accepted; a larger answer is refused [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_file_size: Option<u64>,
+    /// Replace the cached list even when the new one has less than half its names (refused
+    /// otherwise, as a cut or wrong answer).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,7 +107,7 @@ fn fetch(args: FetchNamesArgs) -> Result<ExitStatus> {
         max_file_size: args.max_file_size,
         ..ArchiveOptions::default()
     };
-    let stored = cutoff_archive::names::fetch_list(&options, &args.url)?;
+    let stored = cutoff_archive::names::fetch_list(&options, &args.url, args.force)?;
     if stored.bad.count > 0 {
         tracing::warn!("{}: {}", args.url, stored.bad.summary());
     }

@@ -20,8 +20,14 @@ pub struct Stored {
 }
 
 /// Download `url` into the cache `options` name, check it is an AS-name list, and make it the
-/// current one. Every error names the URL and says the list cached before (if any) is kept.
-pub fn fetch_list(options: &ArchiveOptions, url: &str) -> Result<Stored, anyhow::Error> {
+/// current one. A list with less than half the names of the one cached before is refused
+/// unless `force` (registries do not halve: it is a cut or wrong answer). Every error names
+/// the URL and says the list cached before (if any) is kept.
+pub fn fetch_list(
+    options: &ArchiveOptions,
+    url: &str,
+    force: bool,
+) -> Result<Stored, anyhow::Error> {
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
         _ => return Err(UsageError::Invalid(format!("{url:?} is not an http(s) URL")).into()),
@@ -42,7 +48,7 @@ pub fn fetch_list(options: &ArchiveOptions, url: &str) -> Result<Stored, anyhow:
     let _ = std::fs::remove_file(crate::fetch::partial_path(&dest));
     let result = rt
         .block_on(fetcher.file_dated(url, &dest))
-        .and_then(|(_, modified)| store(&cache, &dest, url, now, modified));
+        .and_then(|(_, modified)| store(&cache, &dest, url, now, modified, force));
     result.map_err(|e| {
         let _ = std::fs::remove_file(&dest);
         let _ = std::fs::remove_file(crate::fetch::partial_path(&dest));
@@ -57,12 +63,34 @@ fn store(
     url: &str,
     now: i64,
     modified: Option<String>,
+    force: bool,
 ) -> Result<Stored, String> {
     let bytes = std::fs::read(dest).map_err(|e| format!("{}: cannot read: {e}", dest.display()))?;
     let parsed =
         AsNames::parse_list(&String::from_utf8_lossy(&bytes)).map_err(|e| format!("{url}: {e}"))?;
+    if !force {
+        check_not_much_smaller(cache, url, parsed.0.len())?;
+    }
     let (list, bad) = asnames::commit(cache, dest, parsed, url, now, modified)?;
     Ok(Stored { list, bad })
+}
+
+/// A new list with under half the names of the current one is refused (`--force` takes it).
+fn check_not_much_smaller(cache: &Path, url: &str, names: usize) -> Result<(), String> {
+    // The record alone says how many names the current list has: no need to read it.
+    let Some(before) = std::fs::read_to_string(asnames::record_path(cache))
+        .ok()
+        .and_then(|t| serde_json::from_str::<asnames::ListRecord>(&t).ok())
+    else {
+        return Ok(());
+    };
+    if names * 2 >= before.names {
+        return Ok(());
+    }
+    Err(format!(
+        "{url}: only {names} names, against {} in the list cached before: a cut or wrong answer? Not replacing it (--force does)",
+        before.names
+    ))
 }
 
 /// "; the list cached before (asn.txt fetched …) is kept", or that there is none.
