@@ -204,6 +204,13 @@ fn a_failed_fetch_names_the_url_and_keeps_the_earlier_list() {
             s.url(),
             "empty: no AS names",
         ),
+        // A page that happens to read as one name is not the list of five.
+        (
+            "much smaller",
+            Some(Trick::Body(b"404 Not Found\n")),
+            s.url(),
+            "only 1 name(s), against 5",
+        ),
     ];
     for (what, trick, url, want) in cases {
         if let Some(t) = trick {
@@ -231,6 +238,30 @@ fn a_failed_fetch_names_the_url_and_keeps_the_earlier_list() {
             "{what}"
         );
     }
+    // --force takes a smaller list.
+    s.server
+        .trick("/ripe/asn.txt", &[Trick::Body(b"26780 McColo Corp.\n")]);
+    let o = cutoff()
+        .args([
+            "names",
+            "fetch",
+            "--force",
+            "--retries",
+            "0",
+            "--url",
+            &s.url(),
+        ])
+        .arg("--cache-dir")
+        .arg(s.cache())
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(s.show(&["26780"]).contains("AS26780\tMcColo Corp.\n"));
     // With nothing cached before, the message says so.
     let other = s.dir.path().join("empty-cache");
     let o = cutoff()

@@ -88,7 +88,7 @@ fn check_not_much_smaller(cache: &Path, url: &str, names: usize) -> Result<(), S
         return Ok(());
     }
     Err(format!(
-        "{url}: only {names} names, against {} in the list cached before: a cut or wrong answer? Not replacing it (--force does)",
+        "{url}: only {names} name(s), against {} in the list cached before: a cut or wrong answer? Not replacing it (--force does)",
         before.names
     ))
 }
