@@ -165,8 +165,8 @@ pub struct MonitorConfig {
     /// `$XDG_STATE_HOME/cutoff`, else `~/.local/state/cutoff`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
-    /// Downloaded archive files. Default: `$CACHE_DIRECTORY`, else `$XDG_CACHE_HOME/cutoff`,
-    /// else `~/.cache/cutoff`.
+    /// Downloaded archive files, and the AS-name list `cutoff names fetch` keeps. Default:
+    /// `$CACHE_DIRECTORY`, else `$XDG_CACHE_HOME/cutoff`, else `~/.cache/cutoff`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<PathBuf>,
     /// Alerts already delivered are remembered this long (so a re-run never repeats one).
