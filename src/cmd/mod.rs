@@ -6,6 +6,7 @@ pub mod correlate;
 pub mod dump;
 pub mod fetch;
 pub mod monitor;
+pub mod names;
 pub mod problems;
 pub mod report;
 pub mod scan;
@@ -63,6 +64,13 @@ pub enum Command {
     Fetch(fetch::FetchArgs),
     /// List the archive collectors cutoff knows (name, archive, years active, location).
     Collectors(fetch::CollectorsArgs),
+    /// AS names for reports and alerts: fetch the public list (RIPE's asn.txt) into the cache,
+    /// or show what it holds.
+    ///
+    /// `report`, `scan --report` and monitor alerts use the cached list when present;
+    /// `--as-names FILE` wins over it. Exit status: 0 fine; 2 usage error, or the list could
+    /// not be had (the earlier list is kept).
+    Names(names::NamesArgs),
     /// Watch ASes incrementally, for cron or a systemd timer: read only new files, alert once.
     ///
     /// Takes a lock, loads the checkpoint from the state directory, reads the files that are new
@@ -105,6 +113,7 @@ fn run(command: Command) -> anyhow::Result<ExitStatus> {
         Command::Correlate(args) => correlate::run_cli(args),
         Command::Fetch(args) => fetch::run_fetch(args),
         Command::Collectors(args) => fetch::run_collectors(args),
+        Command::Names(args) => names::run(args),
         Command::Monitor(args) => monitor::run(args),
         Command::Config(args) => monitor::run_config(args),
         Command::Report(args) => report::run_cli(*args),

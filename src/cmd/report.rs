@@ -3,7 +3,7 @@
 use crate::cmd::correlate::TelemetryArgs;
 use anyhow::Result;
 use cutoff_core::error::{ExitStatus, UsageError};
-use cutoff_report::{input, load_names, write_report};
+use cutoff_report::{input, write_report};
 use std::path::PathBuf;
 
 fn usage(msg: String) -> anyhow::Error {
@@ -22,8 +22,11 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
     /// AS names: `3549 Global Crossing` lines, or asn.txt style (`AS3549 GBLX-US, US`).
+    /// Without it, the list `cutoff names fetch` cached is used when there is one.
     #[arg(long, value_name = "FILE")]
     pub as_names: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: crate::cmd::names::CacheArg,
     /// Directory to write report.html, report.md, events.jsonl, the charts and inputs.sha256.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -32,7 +35,8 @@ pub struct ReportArgs {
 }
 
 pub fn run_cli(args: ReportArgs) -> Result<ExitStatus> {
-    let names = load_names(args.as_names.as_deref())?;
+    let (names, names_file) =
+        crate::cmd::names::for_report(args.as_names.as_deref(), args.cache.root())?;
     let (events, summary) = input::read_scan_output(&args.events).map_err(usage)?;
     let timeline = match &args.timeline {
         Some(p) => Ok(input::read_timeline(p).map_err(usage)?),
@@ -60,7 +64,7 @@ pub fn run_cli(args: ReportArgs) -> Result<ExitStatus> {
     }
     commands.push(("This report:".into(), input::this_command()));
     let mut report_files = vec![("events".to_string(), events_file)];
-    for (role, p) in [("timeline", &args.timeline), ("as-names", &args.as_names)] {
+    for (role, p) in [("timeline", &args.timeline), ("as-names", &names_file)] {
         if let Some(p) = p {
             report_files.push((role.into(), p.display().to_string()));
         }

@@ -111,7 +111,8 @@ pub struct ScanArgs {
     /// (SVG and PNG), events.jsonl, inputs.sha256 (see `cutoff report`).
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// AS names for the report: `3549 Global Crossing` lines, or asn.txt style.
+    /// AS names for the report: `3549 Global Crossing` lines, or asn.txt style. Without it,
+    /// the list `cutoff names fetch` cached is used when there is one.
     #[arg(long, value_name = "FILE")]
     pub as_names: Option<PathBuf>,
     /// Spam telemetry to correlate the events with (see `cutoff correlate`).
@@ -257,12 +258,22 @@ pub fn run(args: ScanArgs) -> Result<ExitStatus> {
     plan.timeline = args.report.is_some();
     // Bad telemetry or names stop the run before the scan, not after it.
     let telemetry = cutoff_correlate::Prepared::load(&args.telemetry.options())?;
-    let names = cutoff_report::load_names(args.as_names.as_deref())?;
     if args.as_names.is_some() && args.report.is_none() {
         return Err(
             UsageError::Invalid("--as-names is for the report: add --report DIR".into()).into(),
         );
     }
+    // --as-names wins; else the list `cutoff names fetch` cached (the archives' cache).
+    let (names, names_file) = match &args.report {
+        Some(_) => crate::cmd::names::for_report(
+            args.as_names.as_deref(),
+            crate::cmd::names::CacheArg {
+                cache_dir: args.read.archive.cache_dir.clone(),
+            }
+            .root(),
+        )?,
+        None => Default::default(),
+    };
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         OutputFormat::Table
     } else {
@@ -292,8 +303,7 @@ pub fn run(args: ScanArgs) -> Result<ExitStatus> {
                 "The command that wrote this report:".into(),
                 cutoff_report::input::this_command(),
             )],
-            report_files: args
-                .as_names
+            report_files: names_file
                 .iter()
                 .map(|p| ("as-names".to_string(), p.display().to_string()))
                 .collect(),

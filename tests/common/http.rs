@@ -27,6 +27,8 @@ pub enum Trick {
     Endless,
     /// 200 with this body, whatever was asked (an empty or undecodable listing).
     Body(&'static [u8]),
+    /// The file as usual, with this `Last-Modified` header.
+    LastModified(&'static str),
 }
 
 #[derive(Default)]
@@ -216,8 +218,12 @@ pub fn send_file(
         Some(Trick::WrongLength(d)) => (part.len() as i64 + d).max(0) as usize,
         _ => part.len(),
     };
+    let modified = match &trick {
+        Some(Trick::LastModified(m)) => format!("Last-Modified: {m}\r\n"),
+        _ => String::new(),
+    };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {claimed}\r\nAccept-Ranges: bytes\r\n{extra}Connection: close\r\n\r\n"
+        "HTTP/1.1 {status}\r\nContent-Length: {claimed}\r\nAccept-Ranges: bytes\r\n{extra}{modified}Connection: close\r\n\r\n"
     );
     conn.write_all(head.as_bytes())?;
     match trick {

@@ -58,8 +58,13 @@ pub fn bgpdump_lines(bin: &Path, file: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The binary, kept away from the developer's own cache (archive files, the AS-name list
+/// `cutoff names fetch` stored): the default cache is a folder of this test process's.
 pub fn cutoff() -> Command {
-    Command::cargo_bin("cutoff").expect("the cutoff binary is built")
+    let mut c = Command::cargo_bin("cutoff").expect("the cutoff binary is built");
+    let cache = std::env::temp_dir().join(format!("cutoff-test-cache-{}", std::process::id()));
+    c.env_remove("CACHE_DIRECTORY").env("XDG_CACHE_HOME", cache);
+    c
 }
 
 pub struct ScanResult {

@@ -221,8 +221,17 @@ impl Fetcher {
 
     /// A file into `dest` (from the cache if there): `.partial`, resume, check, rename.
     pub async fn file(&self, url: &str, dest: &Path) -> Result<Got, String> {
+        self.file_dated(url, dest).await.map(|(got, _)| got)
+    }
+
+    /// [`Fetcher::file`], with the server's `Last-Modified` of a download (of its last try).
+    pub async fn file_dated(
+        &self,
+        url: &str,
+        dest: &Path,
+    ) -> Result<(Got, Option<String>), String> {
         if let Ok(m) = tokio::fs::metadata(dest).await {
-            return Ok(Got::Cached(m.len()));
+            return Ok((Got::Cached(m.len()), None));
         }
         if self.cfg.offline {
             // Name the cache, which is all an offline run uses: the URL may not be where
@@ -242,8 +251,8 @@ impl Fetcher {
             let result = self.attempt(url, &partial).await;
             drop(permit);
             let retry_after = match result {
-                Ok(size) => match self.finish(&partial, dest).await {
-                    Ok(()) => return Ok(Got::Downloaded(size)),
+                Ok((size, modified)) => match self.finish(&partial, dest).await {
+                    Ok(()) => return Ok((Got::Downloaded(size), modified)),
                     Err(e) => {
                         last = e;
                         None
@@ -280,8 +289,13 @@ impl Fetcher {
             .map_err(|e| format!("{}: {e}", dest.display()))
     }
 
-    /// One request: resume from the partial file if the server allows ranges.
-    async fn attempt(&self, url: &str, partial: &Path) -> Result<u64, (Failure, Option<Duration>)> {
+    /// One request: resume from the partial file if the server allows ranges. Returns the
+    /// size and the server's `Last-Modified`.
+    async fn attempt(
+        &self,
+        url: &str,
+        partial: &Path,
+    ) -> Result<(u64, Option<String>), (Failure, Option<Duration>)> {
         let have = tokio::fs::metadata(partial).await.map_or(0, |m| m.len());
         let mut req = self.client.get(url);
         if have > 0 {
@@ -318,6 +332,11 @@ impl Fetcher {
             }
             _ => return Err((Failure::Final(format!("HTTP {status}")), None)),
         };
+        let modified = resp
+            .headers()
+            .get(reqwest::header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let expected = resp.content_length().map(|n| n + offset);
         if let Some(e) = expected.filter(|&e| e > self.cfg.max_file_size) {
             return Err(final_failure(self.too_large(e)));
@@ -336,7 +355,7 @@ impl Fetcher {
                 }
                 Err(retry(format!("size mismatch: got {got} of {e} bytes")))
             }
-            _ => Ok(got),
+            _ => Ok((got, modified)),
         }
     }
 

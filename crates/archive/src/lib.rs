@@ -6,8 +6,10 @@
 //!   [`fetch::Readiness`] the readers wait on (it is the core's download gate).
 //! - [`options`]: archive roots, cache and download behaviour, as flags and config give them.
 //! - [`source`]: one run's access: collectors, planning, downloads in the background.
+//! - [`names`]: the public AS-name list into the cache (`cutoff names fetch`).
 
 pub mod fetch;
 pub mod layout;
+pub mod names;
 pub mod options;
 pub mod source;

@@ -41,15 +41,20 @@ pub struct ArchiveOptions {
 }
 
 impl ArchiveOptions {
-    pub fn layout(&self) -> Result<Layout, UsageError> {
-        let cache = match &self.cache_dir {
-            Some(d) => d.clone(),
+    /// The cache folder: `--cache-dir`, else the default ([`fetch::default_cache_dir`]).
+    pub fn cache_root(&self) -> Result<PathBuf, UsageError> {
+        match &self.cache_dir {
+            Some(d) => Ok(d.clone()),
             None => fetch::default_cache_dir().ok_or_else(|| {
                 UsageError::Invalid(
                     "no cache folder: set --cache-dir, XDG_CACHE_HOME or HOME".into(),
                 )
-            })?,
-        };
+            }),
+        }
+    }
+
+    pub fn layout(&self) -> Result<Layout, UsageError> {
+        let cache = self.cache_root()?;
         let root =
             |given: &Option<String>, archive: layout::Archive| -> Result<String, UsageError> {
                 let url = given

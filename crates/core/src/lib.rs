@@ -16,10 +16,12 @@
 //!   printed formats.
 //! - [`pipeline`]: the whole scan, threads and all ([`pipeline::ScanPlan`] says what to do).
 //! - [`dump`]: the routing messages behind a claim, as bgpdump `-m` lines or JSON.
+//! - [`asnames`]: AS names from a hand-made file or the cached public list, with their source.
 //!
 //! No command-line parsing, no network, no plotting here: those live in the `cutoff` binary
 //! and the archive, correlate, report and monitor crates above this one.
 
+pub mod asnames;
 pub mod describe;
 pub mod detect;
 pub mod dump;

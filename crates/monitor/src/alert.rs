@@ -5,10 +5,11 @@
 //! gives the same key and the ledger recognises it.
 
 use crate::config::{ExecSink, FileSink, HttpSink, SinkConfig};
+use cutoff_core::asnames::AsNames;
 use cutoff_core::detect::Event;
 use cutoff_core::lines::{LineCap, LineTooLong};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -31,6 +32,10 @@ pub struct Alert {
     pub sentence: String,
     /// The event as `cutoff scan --format jsonl` prints it, with its evidence.
     pub details: serde_json::Value,
+    /// Names of the ASes the event mentions, from the cached AS-name list (`cutoff names
+    /// fetch`); absent without one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<u32, String>,
 }
 
 /// `AS26780/disconnected/2008-11-11T21:33:00Z`, with `/AS6939` (upstream) or
@@ -46,7 +51,28 @@ pub fn key_of(e: &Event) -> String {
     key
 }
 
+/// The ASes an event mentions: its own, and the upstreams it names.
+fn asns_of(e: &Event) -> BTreeSet<u32> {
+    let mut out = BTreeSet::from([e.asn]);
+    out.extend(e.upstream);
+    for list in [&e.last_upstreams, &e.upstreams].into_iter().flatten() {
+        out.extend(list.iter().copied());
+    }
+    out.extend(e.last_seen_via.keys().copied());
+    out
+}
+
 impl Alert {
+    /// The alert of `e` with the names `names` has for the ASes it mentions.
+    pub fn named(e: &Event, label: &str, names: &AsNames) -> Self {
+        let mut a = Alert::from_event(e, label);
+        a.names = asns_of(e)
+            .into_iter()
+            .filter_map(|asn| names.name(asn).map(|n| (asn, n.to_string())))
+            .collect();
+        a
+    }
+
     pub fn from_event(e: &Event, label: &str) -> Self {
         Alert {
             kind: "alert".into(),
@@ -58,6 +84,7 @@ impl Alert {
             sentence: cutoff_core::describe::describe(e),
             // Serialising a plain data type to a JSON value cannot fail.
             details: serde_json::to_value(e).unwrap_or(serde_json::Value::Null),
+            names: BTreeMap::new(),
         }
     }
 
@@ -66,11 +93,26 @@ impl Alert {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// The one-line text of chat messages.
+    /// The one-line text of chat messages; the names of the other ASes it mentions at the end.
     pub fn text(&self) -> String {
+        let others: Vec<String> = self
+            .names
+            .iter()
+            .filter(|(asn, _)| **asn != self.asn)
+            .map(|(asn, n)| format!("AS{asn} {n}"))
+            .collect();
         format!(
-            "cutoff: {} (AS{}) {} at {}: {}",
-            self.label, self.asn, self.event, self.time, self.sentence
+            "cutoff: {} (AS{}) {} at {}: {}{}",
+            self.label,
+            self.asn,
+            self.event,
+            self.time,
+            self.sentence,
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", others.join("; "))
+            }
         )
     }
 }
@@ -450,6 +492,26 @@ mod tests {
         assert_eq!(v["details"]["event"], "disconnected");
         assert!(a.sentence.starts_with("AS26780 lost all upstreams"));
         assert!(a.text().contains("McColo (AS26780) disconnected"));
+    }
+
+    #[test]
+    fn named_alerts_carry_the_names_of_the_ases_they_mention() {
+        let mut e = event(EventKind::UpstreamLost, 26780, 1226439180, Some(6939));
+        e.upstreams = Some(vec![3549]);
+        let names = AsNames::parse("26780 MCCOLO\n6939 HURRICANE\n1299 TELIA\n").expect("names");
+        let a = Alert::named(&e, "MCCOLO", &names);
+        assert_eq!(
+            a.names,
+            BTreeMap::from([(6939, "HURRICANE".into()), (26780, "MCCOLO".into())])
+        );
+        let v: serde_json::Value = serde_json::from_str(&a.json_line()).expect("JSON");
+        assert_eq!(v["names"]["6939"], "HURRICANE");
+        assert!(a.text().ends_with(" [AS6939 HURRICANE]"), "{}", a.text());
+        // Without names the field is left out, and old ledgers without it still load.
+        let plain = Alert::from_event(&e, "x");
+        assert!(!plain.json_line().contains("\"names\""));
+        let back: Alert = serde_json::from_str(&plain.json_line()).expect("reads back");
+        assert_eq!(back, plain);
     }
 
     #[test]

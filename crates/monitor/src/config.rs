@@ -165,8 +165,8 @@ pub struct MonitorConfig {
     /// `$XDG_STATE_HOME/cutoff`, else `~/.local/state/cutoff`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
-    /// Downloaded archive files. Default: `$CACHE_DIRECTORY`, else `$XDG_CACHE_HOME/cutoff`,
-    /// else `~/.cache/cutoff`.
+    /// Downloaded archive files, and the AS-name list `cutoff names fetch` keeps. Default:
+    /// `$CACHE_DIRECTORY`, else `$XDG_CACHE_HOME/cutoff`, else `~/.cache/cutoff`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<PathBuf>,
     /// Alerts already delivered are remembered this long (so a re-run never repeats one).
@@ -215,6 +215,16 @@ impl WatchEntry {
         self.label
             .clone()
             .unwrap_or_else(|| format!("AS{}", self.asn.0))
+    }
+
+    /// The label for alerts: the configured one, else the AS's name in `names` (the cached
+    /// AS-name list), else `AS<asn>`.
+    pub fn label_named(&self, names: &cutoff_core::asnames::AsNames) -> String {
+        match (&self.label, names.name(self.asn.0)) {
+            (Some(l), _) => l.clone(),
+            (None, Some(n)) => n.to_string(),
+            (None, None) => format!("AS{}", self.asn.0),
+        }
     }
 
     /// Does an event that began at `t` fall inside this entry's alerting window?

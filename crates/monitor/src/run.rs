@@ -7,6 +7,7 @@ use crate::config::MonitorConfig;
 use crate::durable::crash_point;
 use crate::seam::{Fed, PipelineFactory};
 use crate::select::select;
+use cutoff_core::asnames::AsNames;
 use cutoff_core::detect::Event;
 use cutoff_core::files::CollectorFiles;
 use cutoff_core::pipeline::ScanPlan;
@@ -175,6 +176,11 @@ fn raise_alerts(config: &MonitorConfig, ck: &mut Checkpoint, events: &[Event], n
         .filter_map(|s| s.name().map(str::to_string))
         .collect();
     let mut raised = 0;
+    let names = if events.is_empty() {
+        AsNames::default()
+    } else {
+        cached_names(config)
+    };
     for e in events {
         *ck.counters
             .events
@@ -193,13 +199,26 @@ fn raise_alerts(config: &MonitorConfig, ck: &mut Checkpoint, events: &[Event], n
         ck.alerts.push(LedgerEntry {
             key,
             raised: now,
-            alert: Alert::from_event(e, &entry.label()),
+            alert: Alert::named(e, &entry.label_named(&names), &names),
             pending: sinks.clone(),
             delivered: BTreeMap::new(),
         });
         raised += 1;
     }
     raised
+}
+
+/// The AS-name list `cutoff names fetch` keeps in the cache, if any; a broken one is said
+/// and alerts go out with numbers only.
+fn cached_names(config: &MonitorConfig) -> AsNames {
+    match cutoff_core::asnames::load_cached(config.cache_dir()) {
+        Ok(Some(list)) => list.names,
+        Ok(None) => AsNames::default(),
+        Err(e) => {
+            warn(&format!("{e}; alerts name ASes by number only"));
+            AsNames::default()
+        }
+    }
 }
 
 fn prune_ledger(ck: &mut Checkpoint, keep: i64, now: i64) {

@@ -972,6 +972,10 @@ impl Builder<'_> {
                     format!("{} file(s), see Limits", s.gaps.len())
                 })],
             ),
+            (
+                "AS names".into(),
+                vec![t(names_provenance(&self.input.names))],
+            ),
         ]));
         self.blocks.push(Block::Subheading("To reproduce".into()));
         for (what, cmd) in &self.input.commands {
@@ -1029,6 +1033,19 @@ impl Builder<'_> {
             .to_vec(),
             rows,
         });
+    }
+}
+
+/// Which list the AS names came from and when; a registry's list names ASes as they are
+/// registered now, which is not always who held them at the time of the events.
+fn names_provenance(names: &crate::names::AsNames) -> String {
+    match names.source() {
+        None => "none given: ASes are shown by number".into(),
+        Some(src) if names.from_registry() => format!(
+            "{} names from {src}; names as registered then, not necessarily at the time of the events",
+            names.len()
+        ),
+        Some(src) => format!("{} names from {src}", names.len()),
     }
 }
 
