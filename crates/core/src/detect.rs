@@ -483,10 +483,6 @@ impl AsDetect {
         self.track_new_upstreams(snap, prev, r);
     }
 
-    /// How many peers must have seen an upstream (or a prefix) for its loss to be news:
-    /// `--min-peers`, or half the usual number of eligible peers when that is fewer. An
-    /// upstream half the peers use is an upstream however few peers a collector has; one
-    /// peer's alternate path among forty is not.
     /// Keep the lowest visibility seen while disconnected.
     fn note_dark(&mut self, snap: &Snapshot) {
         if self
@@ -498,6 +494,10 @@ impl AsDetect {
         }
     }
 
+    /// How many peers must have seen an upstream (or a prefix) for its loss to be news:
+    /// `--min-peers`, or half the usual number of eligible peers when that is fewer. An
+    /// upstream half the peers use is an upstream however few peers a collector has; one
+    /// peer's alternate path among forty is not.
     fn noise_floor(&self, rules: &DetectRules) -> usize {
         rules.min_peers.min(self.peak_eligible.div_ceil(2)).max(1)
     }
