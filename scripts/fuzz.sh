@@ -10,7 +10,7 @@ minutes=${1:-10}
 [[ $minutes =~ ^[0-9]+$ ]] || { echo "usage: $0 MINUTES" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-nice -n 19 cargo build --release --bin cutoff
+# Builds the binary too, with the test build's features (a plain `cargo build` would differ).
 nice -n 19 cargo test --release --test fuzz --no-run
 # Fuzz a copy of the binary, so a rebuild during the run does not change what is tested.
 run=$CARGO_TARGET_DIR/fuzz-run

