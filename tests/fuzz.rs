@@ -643,6 +643,12 @@ fn agrees_with_bgpdump(dir: &Path, name: &str, ours: &str) -> Result<(), TestCas
     if theirs.timed_out {
         return Err(fail("mrt-dump", "bgpdump: no end".into()));
     }
+    // bgpdump 1.6.2 aborts on some inputs (an attribute given twice fails an assertion): it
+    // cannot judge those, and they are counted apart.
+    if theirs.signal.is_some() {
+        count("mrt-dump", "exit 0, bgpdump crashed: not judged");
+        return Ok(());
+    }
     let ours: Vec<String> = ours.lines().map(key).collect();
     let theirs: Vec<String> = theirs.stdout.lines().map(key).collect();
     if ours == theirs {
@@ -997,7 +1003,7 @@ fn fuzz(target: Target, cases: u32, seed: u64, save: &Path) -> Option<String> {
     let result = match target {
         Target::Mrt => r
             .run(&mrt_case(), |c| in_tempdir(|d| check_mrt(&c, d)))
-            .map_err(|e| describe(e, |c, dir| save_mrt(c, dir), save)),
+            .map_err(|e| describe(e, save_mrt, save)),
         Target::Telemetry => r
             .run(&text_case(), |c| in_tempdir(|d| check_telemetry(&c, d)))
             .map_err(|e| describe(e, |c, dir| rerun_text(c, dir, check_telemetry), save)),
