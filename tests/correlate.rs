@@ -897,3 +897,39 @@ fn many_events_in_one_window_list_the_nearest_and_count_the_rest() {
     }
     assert_eq!(run.summary["options"]["max_listed_events"], 20);
 }
+
+/// Found by tests/fuzz.rs: a stray year (0008 for 2008) in a control file was refused naming
+/// the series but not the file.
+#[test]
+fn a_series_spanning_centuries_is_refused_naming_its_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = write_events(dir.path(), &[("disconnected", 26780, T)]);
+    let spam = write_csv(
+        dir.path(),
+        "spam.csv",
+        &synth(T - 3 * WEEK, T + 2 * WEEK, 1, |_| 10.0),
+    );
+    let ham = dir.path().join("ham.csv");
+    let mut text = String::from("ts,count\n0008-11-28T06:00:00Z,5\n");
+    for (t, c) in synth(T, T + DAY, 2, |_| 5.0) {
+        text.push_str(&format!("{},{c}\n", rfc(t)));
+    }
+    std::fs::write(&ham, text).expect("write CSV");
+    let out = cutoff()
+        .args([
+            "correlate",
+            "--events",
+            path(&events),
+            "--telemetry",
+            path(&spam),
+        ])
+        .args(["--control", path(&ham)])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(path(&ham)) && err.contains("is one of its times wrong"),
+        "{err}"
+    );
+}

@@ -284,3 +284,88 @@ fn lab_update(at: usize, len: usize) -> Option<Vec<u8>> {
     assert_eq!(&record[4..8], &[0, 16, 0, 4], "a BGP4MP_MESSAGE_AS4");
     Some(record)
 }
+
+/// Found by tests/fuzz.rs: an AS_PATH segment of an unknown type (127) came out as an empty
+/// path with exit 0 (bgpkit-parser keeps the attribute as raw bytes and only warns); bgpdump
+/// prints `! Error !`. Now the announcements are dropped and the record named.
+#[test]
+fn an_unreadable_as_path_drops_the_announcement_and_says_so() {
+    let Some(lab) = lab_update(425, 107) else {
+        return;
+    };
+    let mut bad = lab.clone();
+    bad[62] = 127; // the first AS_PATH segment's type
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "as-path-type-127.mrt", &bad);
+    let run = dump(&file);
+    assert_named(&run, &file, "ORIGIN, AS_PATH or NEXT_HOP cannot be read");
+    assert!(run.stdout.is_empty(), "{:?}", run.stdout);
+    assert_eq!(scan_unparsed(&file, "64600"), (1, true, 3));
+}
+
+/// Found by tests/fuzz.rs: confederation segments (types 3 and 4) were printed as plain ASes
+/// and as an AS_SET; they are printed as bgpdump prints them, `(a b)` and `[a,b]`.
+#[test]
+fn confederation_segments_are_printed_as_bgpdump_prints_them() {
+    let Some(lab) = lab_update(425, 107) else {
+        return;
+    };
+    let Some(bin) = bgpdump() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (kind, open) in [(3u8, '('), (4, '[')] {
+        let mut bytes = lab.clone();
+        bytes[62] = kind;
+        let file = write(dir.path(), &format!("confed-{kind}.mrt"), &bytes);
+        let run = dump(&file);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout
+                .iter()
+                .all(|l| l.split('|').nth(6).is_some_and(|p| p.starts_with(open))),
+            "{:?}",
+            run.stdout
+        );
+        assert_eq!(
+            fields(&run.stdout, 7),
+            fields(&bgpdump_lines(&bin, &file), 7),
+            "segment type {kind}"
+        );
+    }
+}
+
+/// Found by tests/fuzz.rs: one flipped bit in a BGP marker, and the message was read with exit
+/// 0 (bgpdump skips it). Now it is skipped and named.
+#[test]
+fn a_garbled_bgp_marker_skips_the_message_and_says_so() {
+    let Some(lab) = lab_update(425, 107) else {
+        return;
+    };
+    let mut bad = lab.clone();
+    bad[12 + 20] ^= 1; // the marker's first byte, after the MRT and BGP4MP_AS4 headers
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "marker.mrt", &bad);
+    let run = dump(&file);
+    assert_named(&run, &file, "BGP marker is not all ones");
+    assert!(run.stdout.is_empty(), "{:?}", run.stdout);
+    assert_eq!(
+        run.stdout.len(),
+        bgpdump().map_or(0, |b| bgpdump_lines(&b, &file).len())
+    );
+}
+
+/// Found by tests/fuzz.rs: a RIB record declaring 279 entries and holding 23 was read with
+/// exit 0. Now the shortfall is counted as a cut entry.
+#[test]
+fn a_rib_record_with_fewer_entries_than_declared_says_so() {
+    let Some(mut data) = shared("bgpdump/bview.64k_stream_overflow.gz") else {
+        return;
+    };
+    let count = 998 + 12 + 4 + 1 + 6; // the RIB record's entry count, after its /46 prefix
+    assert_eq!(&data[count..count + 2], &[0, 23]);
+    data[count] = 1;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "rib-279.mrt", &data);
+    let run = dump(&file);
+    assert_named(&run, &file, "runs past the record's end");
+    assert_eq!(run.stdout.len(), 23);
+}

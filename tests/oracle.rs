@@ -6,39 +6,8 @@
 mod common;
 use common::*;
 use std::io::{BufRead, BufReader};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// The fields both tools must agree on, with addresses in one notation (bgpdump prints IPv6
-/// with its own inet_ntop, e.g. `2001:668::3:ffff:0:adcd:39ea`).
-fn key(line: &str) -> String {
-    let f: Vec<&str> = line.split('|').collect();
-    let n = if f.first().is_some_and(|t| t.ends_with("_AP")) {
-        8
-    } else {
-        7
-    };
-    f.iter()
-        .take(n)
-        .enumerate()
-        .map(|(i, v)| match i {
-            3 => v
-                .parse::<IpAddr>()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|_| v.to_string()),
-            5 => match v.split_once('/') {
-                Some((a, l)) => a
-                    .parse::<IpAddr>()
-                    .map(|a| format!("{a}/{l}"))
-                    .unwrap_or_else(|_| v.to_string()),
-                None => v.to_string(),
-            },
-            _ => v.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("|")
-}
 
 struct Outcome {
     ours: Vec<String>,

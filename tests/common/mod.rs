@@ -5,6 +5,7 @@ pub mod http;
 
 use assert_cmd::Command;
 use serde_json::Value;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub fn root() -> PathBuf {
@@ -43,6 +44,36 @@ pub fn bgpdump() -> Option<PathBuf> {
     );
     eprintln!("SKIPPED: bgpdump is not installed");
     None
+}
+
+/// The fields both tools must agree on, with addresses in one notation (bgpdump prints IPv6
+/// with its own inet_ntop, e.g. `2001:668::3:ffff:0:adcd:39ea`).
+pub fn key(line: &str) -> String {
+    let f: Vec<&str> = line.split('|').collect();
+    let n = if f.first().is_some_and(|t| t.ends_with("_AP")) {
+        8
+    } else {
+        7
+    };
+    f.iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, v)| match i {
+            3 => v
+                .parse::<IpAddr>()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| v.to_string()),
+            5 => match v.split_once('/') {
+                Some((a, l)) => a
+                    .parse::<IpAddr>()
+                    .map(|a| format!("{a}/{l}"))
+                    .unwrap_or_else(|_| v.to_string()),
+                None => v.to_string(),
+            },
+            _ => v.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// `bgpdump -m FILE` lines.

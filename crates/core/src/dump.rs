@@ -1,6 +1,6 @@
 //! `cutoff dump`: the routing messages behind a claim, in bgpdump's `-m` format or JSON Lines.
 
-use crate::model::{PathHop, Prefix, Timestamp};
+use crate::model::{Prefix, Timestamp};
 use crate::parse::{Item, MrtKind, RouteElem, RouteKind, StateElem};
 use serde_json::json;
 use std::collections::HashSet;
@@ -69,10 +69,11 @@ impl DumpFilter {
         match &r.attrs {
             None => self.matched_routes.remove(&key),
             Some(a) => {
-                let on_path = a.path.0.iter().any(|hop| match hop {
-                    PathHop::As(x) => self.asns.contains(x),
-                    PathHop::Set(s) => s.iter().any(|x| self.asns.contains(x)),
-                });
+                let on_path = a
+                    .path
+                    .0
+                    .iter()
+                    .any(|hop| hop.asns().iter().any(|x| self.asns.contains(x)));
                 if on_path {
                     self.matched_routes.insert(key);
                 } else if self.matched_routes.remove(&key) {

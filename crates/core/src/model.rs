@@ -108,11 +108,30 @@ impl fmt::Display for PeerId {
     }
 }
 
-/// One element of an AS path: an AS, or an AS_SET (order-free, uncertain).
+/// One element of an AS path: an AS, or an AS_SET (order-free, uncertain), or a segment of
+/// the peer's confederation (RFC 5065), kept so the path reads as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PathHop {
     As(u32),
     Set(Vec<u32>),
+    /// AS_CONFED_SEQUENCE, printed `(a b)` as bgpdump does.
+    ConfedSequence(Vec<u32>),
+    /// AS_CONFED_SET, printed `[a,b]` as bgpdump does.
+    ConfedSet(Vec<u32>),
+}
+
+impl PathHop {
+    /// Every AS this hop names.
+    pub fn asns(&self) -> &[u32] {
+        match self {
+            PathHop::As(a) => std::slice::from_ref(a),
+            PathHop::Set(v) | PathHop::ConfedSequence(v) | PathHop::ConfedSet(v) => v,
+        }
+    }
+
+    fn is_confed(&self) -> bool {
+        matches!(self, PathHop::ConfedSequence(_) | PathHop::ConfedSet(_))
+    }
 }
 
 /// An AS path after AS4_PATH merging, as a list of hops.
@@ -131,10 +150,17 @@ pub enum Origin {
 }
 
 impl AsPath {
-    /// The path with prepending removed (consecutive repeats of one AS collapsed).
+    /// The hops outside the peer's confederation: confederation segments are internal to the
+    /// neighbour and not counted in the path (RFC 5065, 5.3), so they name no origin or upstream.
+    fn external(&self) -> impl DoubleEndedIterator<Item = &PathHop> {
+        self.0.iter().filter(|h| !h.is_confed())
+    }
+
+    /// The path with prepending removed (consecutive repeats of one AS collapsed), without
+    /// confederation segments.
     pub fn cleaned(&self) -> Vec<&PathHop> {
         let mut out: Vec<&PathHop> = Vec::with_capacity(self.0.len());
-        for hop in &self.0 {
+        for hop in self.external() {
             if out.last() != Some(&hop) {
                 out.push(hop);
             }
@@ -143,19 +169,19 @@ impl AsPath {
     }
 
     pub fn origin(&self) -> Origin {
-        match self.0.last() {
+        match self.external().next_back() {
             Some(PathHop::As(a)) => Origin::As(*a),
             Some(PathHop::Set(s)) => Origin::Uncertain(s.clone()),
-            None => Origin::None,
+            _ => Origin::None,
         }
     }
 
     /// Does this path end in `asn` (plainly, or as one candidate of a final AS_SET)?
     pub fn ends_in(&self, asn: u32) -> bool {
-        match self.0.last() {
+        match self.external().next_back() {
             Some(PathHop::As(a)) => *a == asn,
             Some(PathHop::Set(s)) => s.contains(&asn),
-            None => false,
+            _ => false,
         }
     }
 
@@ -176,19 +202,23 @@ impl fmt::Display for AsPath {
             if i > 0 {
                 f.write_str(" ")?;
             }
-            match hop {
-                PathHop::As(a) => write!(f, "{a}")?,
-                PathHop::Set(s) => {
-                    f.write_str("{")?;
-                    for (j, a) in s.iter().enumerate() {
-                        if j > 0 {
-                            f.write_str(",")?;
-                        }
-                        write!(f, "{a}")?;
-                    }
-                    f.write_str("}")?;
+            let (open, sep, close) = match hop {
+                PathHop::As(a) => {
+                    write!(f, "{a}")?;
+                    continue;
                 }
+                PathHop::Set(_) => ("{", ",", "}"),
+                PathHop::ConfedSequence(_) => ("(", " ", ")"),
+                PathHop::ConfedSet(_) => ("[", ",", "]"),
+            };
+            f.write_str(open)?;
+            for (j, a) in hop.asns().iter().enumerate() {
+                if j > 0 {
+                    f.write_str(sep)?;
+                }
+                write!(f, "{a}")?;
             }
+            f.write_str(close)?;
         }
         Ok(())
     }
@@ -264,21 +294,37 @@ pub mod pairs_opt {
 
 impl std::str::FromStr for AsPath {
     type Err = String;
-    /// Parses `"701 3491 {1,2} 17557"`, the notation bgpdump prints.
+    /// Parses `"(65001 65002) 701 3491 {1,2} [3,4] 17557"`, the notation bgpdump prints.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let asns = |inner: &str, sep: char| {
+            inner
+                .split(sep)
+                .map(|a| a.parse::<u32>().map_err(|e| format!("bad AS {a:?}: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
         let mut hops = Vec::new();
-        for tok in s.split_whitespace() {
-            if let Some(inner) = tok.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-                let set = inner
-                    .split(',')
-                    .map(|a| a.parse::<u32>().map_err(|e| format!("bad AS {a:?}: {e}")))
-                    .collect::<Result<Vec<_>, _>>()?;
-                hops.push(PathHop::Set(set));
+        let mut rest = s.trim_start();
+        while !rest.is_empty() {
+            // A confederation sequence is the one hop with spaces inside.
+            let end = if rest.starts_with('(') {
+                rest.find(')')
+                    .map(|i| i + 1)
+                    .ok_or("unclosed '(' in path")?
             } else {
-                hops.push(PathHop::As(
-                    tok.parse().map_err(|e| format!("bad AS {tok:?}: {e}"))?,
-                ));
-            }
+                rest.find(char::is_whitespace).unwrap_or(rest.len())
+            };
+            let tok = &rest[..end];
+            rest = rest[end..].trim_start();
+            let inner = |o: char, c: char| tok.strip_prefix(o).and_then(|t| t.strip_suffix(c));
+            hops.push(if let Some(i) = inner('{', '}') {
+                PathHop::Set(asns(i, ',')?)
+            } else if let Some(i) = inner('(', ')') {
+                PathHop::ConfedSequence(asns(i, ' ')?)
+            } else if let Some(i) = inner('[', ']') {
+                PathHop::ConfedSet(asns(i, ',')?)
+            } else {
+                PathHop::As(tok.parse().map_err(|e| format!("bad AS {tok:?}: {e}"))?)
+            });
         }
         Ok(AsPath(hops))
     }
@@ -290,6 +336,31 @@ mod tests {
 
     fn p(s: &str) -> AsPath {
         s.parse().expect("test path parses")
+    }
+
+    /// A confederation segment (RFC 5065) was printed as plain ASes or an AS_SET, so a path
+    /// with one read as another path: found by tests/fuzz.rs (segment type 2 → 3 or 4).
+    #[test]
+    fn confederation_segments_are_kept_apart_and_name_no_origin() {
+        let path = p("(65001 65002) 701 [64512,64513] 17557 [65003]");
+        assert_eq!(
+            path.0,
+            vec![
+                PathHop::ConfedSequence(vec![65001, 65002]),
+                PathHop::As(701),
+                PathHop::ConfedSet(vec![64512, 64513]),
+                PathHop::As(17557),
+                PathHop::ConfedSet(vec![65003]),
+            ]
+        );
+        assert_eq!(
+            path.to_string(),
+            "(65001 65002) 701 [64512,64513] 17557 [65003]"
+        );
+        assert_eq!(path.origin(), Origin::As(17557));
+        assert!(path.ends_in(17557));
+        assert_eq!(path.upstream(), Some(701));
+        assert_eq!(p("(65001 65002)").origin(), Origin::None);
     }
 
     #[test]

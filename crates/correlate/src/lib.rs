@@ -375,8 +375,15 @@ impl Prepared {
             }
             (None, None) => (None, None),
         };
-        for s in std::iter::once(&series).chain(control.as_ref()) {
-            analysis::Grid::new(s).map_err(usage)?;
+        // Name the file: a series is named after its file's stem, not its path (found by
+        // tests/fuzz.rs: a stray year 0008 was refused without saying where).
+        let files = [
+            Some(&summary_telemetry.file),
+            summary_control.as_ref().map(|s| &s.file),
+        ];
+        let checked = std::iter::once(&series).chain(control.as_ref());
+        for (s, file) in checked.zip(files.into_iter().flatten()) {
+            analysis::Grid::new(s).map_err(|e| usage(format!("{file}: {e}")))?;
         }
         Ok(Some(Prepared {
             series,

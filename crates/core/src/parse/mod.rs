@@ -14,11 +14,11 @@ pub mod salvage;
 use crate::model::{AsPath, PathHop, Prefix, Timestamp};
 use bgpkit_parser::Elementor;
 use bgpkit_parser::error::BgpValidationWarning;
-use bgpkit_parser::models::BgpMessage;
 use bgpkit_parser::models::{
     AsPathSegment, Bgp4MpEnum, BgpElem, CommonHeader, ElemType, EntryType, LegacyBgp,
     MetaCommunity, MrtMessage, MrtRecord, TableDumpV2Message,
 };
+use bgpkit_parser::models::{AttributeValue, BgpMessage, BgpUpdateMessage};
 use bgpkit_parser::parser::mrt::mrt_record::parse_mrt_body;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -581,6 +581,12 @@ fn handle_record(
         body = repaired;
         salvaged = true;
     }
+    if matches!(header.entry_type, EntryType::BGP4MP | EntryType::BGP4MP_ET)
+        && exact::marker_broken(subtype, &body)
+    {
+        stats.unparsed(exact::BAD_MARKER.into());
+        return;
+    }
     let exact = match header.entry_type {
         EntryType::BGP4MP | EntryType::BGP4MP_ET => {
             Exact::Update(exact::read_update(subtype, &body).map(Box::new))
@@ -649,7 +655,14 @@ fn handle_record(
         stats.unparsed("TABLE_DUMP_V2 RIB_GENERIC (not unicast)".into());
         return;
     }
+    let bad_update = unreadable_update_attributes(&mut message, stats);
     correct(&mut message, exact, stats);
+    if bad_update {
+        drop_announcements(&mut message);
+    }
+    if !drop_unreadable_rib_entries(&mut message, stats) {
+        return;
+    }
     // Elementor drops the path identifiers of ADD-PATH RIB entries; keep them (same order).
     let rib_path_ids: Vec<Option<u32>> = match &message {
         MrtMessage::TableDumpV2Message(TableDumpV2Message::RibAfi(r)) => {
@@ -762,6 +775,119 @@ fn correct(message: &mut MrtMessage, exact: Exact, stats: &mut FileStats) {
     }
 }
 
+/// ORIGIN, AS_PATH or NEXT_HOP unreadable: no trustworthy path. (One reason per kind, no numbers.)
+const UPDATE_BAD_MANDATORY: &str = "UPDATE whose ORIGIN, AS_PATH or NEXT_HOP cannot be read (no trustworthy path): its announcements were skipped";
+const UPDATE_BAD_OPTIONAL: &str =
+    "UPDATE with an optional path attribute that cannot be read: the attribute was left out";
+const RIB_BAD_MANDATORY: &str =
+    "RIB entry whose ORIGIN, AS_PATH or NEXT_HOP cannot be read: the entry was skipped";
+const RIB_BAD_OPTIONAL: &str =
+    "RIB entry with an optional path attribute that cannot be read: the attribute was left out";
+
+/// What bgpkit-parser could not read in a set of path attributes. It keeps an unreadable
+/// attribute as raw bytes and says so only in a validation warning, so an AS_PATH segment of
+/// an unknown type used to come out as an empty path. Attributes of types it does not know
+/// are not damage, and MP_(UN)REACH_NLRI are checked by [`exact`] and [`note_malformed_nlri`].
+#[derive(Debug, Default, Clone, Copy)]
+struct Unreadable {
+    mandatory: bool,
+    optional: bool,
+}
+
+fn unreadable(attrs: &bgpkit_parser::models::Attributes) -> Unreadable {
+    use bgpkit_parser::models::AttrType;
+    let mut u = Unreadable::default();
+    for w in attrs.validation_warnings() {
+        match w {
+            BgpValidationWarning::MalformedAttributeList { .. } => u.mandatory = true,
+            BgpValidationWarning::OptionalAttributeError { attr_type, reason }
+            | BgpValidationWarning::PartialAttributeError { attr_type, reason } => {
+                let nlri = matches!(
+                    attr_type,
+                    AttrType::MP_REACHABLE_NLRI | AttrType::MP_UNREACHABLE_NLRI
+                );
+                u.optional |= !nlri && !reason.contains("unsupported attribute type");
+            }
+            _ => {}
+        }
+    }
+    u
+}
+
+/// Count an UPDATE's unreadable attributes; true when its announcements must be dropped.
+/// (Read before [`correct`], which may rebuild the attributes without their warnings.)
+fn update_of(message: &mut MrtMessage) -> Option<&mut BgpUpdateMessage> {
+    let bgp = match message {
+        MrtMessage::Bgp4Mp(Bgp4MpEnum::Message(m)) => &mut m.bgp_message,
+        MrtMessage::LegacyBgp(LegacyBgp::Message(m)) => &mut m.bgp_message,
+        _ => return None,
+    };
+    match bgp {
+        BgpMessage::Update(u) => Some(u),
+        _ => None,
+    }
+}
+
+fn unreadable_update_attributes(message: &mut MrtMessage, stats: &mut FileStats) -> bool {
+    let Some(u) = update_of(message) else {
+        return false;
+    };
+    let bad = unreadable(&u.attributes);
+    if bad.optional {
+        stats.unparsed(UPDATE_BAD_OPTIONAL.into());
+    }
+    if bad.mandatory && (!u.announced_prefixes.is_empty() || has_mp_reach(u)) {
+        stats.unparsed(UPDATE_BAD_MANDATORY.into());
+    }
+    bad.mandatory
+}
+
+fn has_mp_reach(u: &BgpUpdateMessage) -> bool {
+    u.attributes
+        .iter()
+        .any(|a| matches!(a, AttributeValue::MpReachNlri(_)))
+}
+
+/// Drop an UPDATE's announcements (its withdrawals stand), as for attributes overrunning
+/// their block.
+fn drop_announcements(message: &mut MrtMessage) {
+    if let Some(u) = update_of(message) {
+        u.announced_prefixes.clear();
+        let old = std::mem::take(&mut u.attributes);
+        u.attributes = old
+            .into_attributes_iter()
+            .filter(|a| !matches!(a.value, AttributeValue::MpReachNlri(_)))
+            .collect();
+    }
+}
+
+/// Count unreadable attributes of RIB entries and drop the entries without a trustworthy
+/// path; false when the record's only entry (TABLE_DUMP) is dropped.
+fn drop_unreadable_rib_entries(message: &mut MrtMessage, stats: &mut FileStats) -> bool {
+    let mut check = |attrs: &bgpkit_parser::models::Attributes| {
+        let bad = unreadable(attrs);
+        if bad.optional {
+            stats.unparsed(RIB_BAD_OPTIONAL.into());
+        }
+        if bad.mandatory {
+            stats.unparsed(RIB_BAD_MANDATORY.into());
+        }
+        !bad.mandatory
+    };
+    match message {
+        MrtMessage::TableDumpV2Message(TableDumpV2Message::RibAfi(r)) => {
+            r.rib_entries.retain(|e| check(&e.attributes));
+            true
+        }
+        MrtMessage::TableDumpMessage(t) => check(&t.attributes),
+        MrtMessage::TableDumpMessageBatch(b) => {
+            b.retain(|t| check(&t.attributes));
+            true
+        }
+        _ => true,
+    }
+}
+
 /// bgpkit-parser drops the prefixes of an NLRI field it cannot read and only notes it as a
 /// validation warning: surface that, so no prefix is lost silently (records we do not read
 /// ourselves: legacy type 5, ADD-PATH subtypes).
@@ -819,11 +945,21 @@ fn convert_attrs(elem: &BgpElem) -> RouteAttrs {
             let mut hops = Vec::new();
             for seg in p.iter_segments() {
                 match seg {
-                    AsPathSegment::AsSequence(v) | AsPathSegment::ConfedSequence(v) => {
+                    AsPathSegment::AsSequence(v) => {
                         hops.extend(v.iter().map(|a| PathHop::As(u32::from(*a))));
                     }
-                    AsPathSegment::AsSet(v) | AsPathSegment::ConfedSet(v) => {
+                    AsPathSegment::AsSet(v) => {
                         hops.push(PathHop::Set(v.iter().map(|a| u32::from(*a)).collect()));
+                    }
+                    AsPathSegment::ConfedSequence(v) => {
+                        hops.push(PathHop::ConfedSequence(
+                            v.iter().map(|a| u32::from(*a)).collect(),
+                        ));
+                    }
+                    AsPathSegment::ConfedSet(v) => {
+                        hops.push(PathHop::ConfedSet(
+                            v.iter().map(|a| u32::from(*a)).collect(),
+                        ));
                     }
                 }
             }

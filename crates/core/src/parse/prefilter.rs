@@ -15,6 +15,8 @@ const MP_REACH: u8 = 14;
 const MP_UNREACH: u8 = 15;
 const AS4_PATH: u8 = 17;
 const AS_SET: u8 = 1;
+const AS_CONFED_SEQUENCE: u8 = 3;
+const AS_CONFED_SET: u8 = 4;
 const AS_TRANS: u32 = 23456;
 
 /// What an UPDATE holds, read without parsing its attributes.
@@ -206,17 +208,25 @@ impl<'a> UpdateView<'a> {
 }
 
 /// Apply `f` to the origin candidates of a path: the last AS of a final AS_SEQUENCE, or every
-/// member of a final AS_SET. Returns whether `f` returned true for any.
+/// member of a final AS_SET; confederation segments name no origin (as `AsPath::origin`).
+/// Returns whether `f` returned true for any, and true for a path it cannot read (a segment
+/// of unknown type or running past the end): the caller then parses in full and names the
+/// damage, rather than skipping a route whose origin is unknown.
 fn last_segment_any(path: &[u8], asn_len: usize, f: &mut dyn FnMut(u32) -> bool) -> bool {
     let mut at = 0;
     let mut last: Option<(u8, &[u8])> = None;
-    while at + 2 <= path.len() {
-        let kind = path[at];
-        let n = usize::from(path[at + 1]);
-        let Some(asns) = path.get(at + 2..at + 2 + n * asn_len) else {
-            return false;
+    while at < path.len() {
+        let (Some(&kind), Some(&n)) = (path.get(at), path.get(at + 1)) else {
+            return true;
         };
-        if n > 0 {
+        let n = usize::from(n);
+        let Some(asns) = path.get(at + 2..at + 2 + n * asn_len) else {
+            return true;
+        };
+        if !(AS_SET..=AS_CONFED_SET).contains(&kind) {
+            return true;
+        }
+        if n > 0 && kind != AS_CONFED_SEQUENCE && kind != AS_CONFED_SET {
             last = Some((kind, asns));
         }
         at += 2 + n * asn_len;
@@ -360,6 +370,37 @@ mod tests {
         assert!(v.any_origin(&mut |a| a == 26780));
         assert!(!v.any_origin(&mut |a| a == 3549));
         assert!(!v.origin_unclear());
+    }
+
+    /// A path ending in a confederation segment: the origin is the AS before it (as
+    /// `AsPath::origin` says), or the prefilter would skip the route the full parse keeps.
+    #[test]
+    fn a_final_confederation_segment_names_no_origin() {
+        // AS_PATH [3549 26780] then AS_CONFED_SEQUENCE (64512), AS_CONFED_SET {64513}.
+        let attrs = [
+            0x40, 2, 14, 2, 2, 0x0d, 0xdd, 0x68, 0x9c, 3, 1, 0xfc, 0x00, 4, 1, 0xfc, 0x01,
+        ];
+        let mut u = vec![0, 0, 0, attrs.len() as u8];
+        u.extend_from_slice(&attrs);
+        u.extend_from_slice(&[24, 192, 0, 2]);
+        let body = record(&u);
+        let v = view_bgp4mp(1, &body).expect("an UPDATE");
+        assert!(v.any_origin(&mut |a| a == 26780));
+        assert!(!v.any_origin(&mut |a| a == 64512 || a == 64513));
+    }
+
+    /// Found by tests/fuzz.rs: a segment of unknown type was read as a sequence, so `scan`
+    /// skipped a RIB entry whose path `dump` (parsing in full) reports as unreadable.
+    #[test]
+    fn a_path_it_cannot_read_is_left_to_the_full_parse() {
+        let unknown_type = [127, 2, 0x0d, 0xdd, 0x68, 0x9c];
+        assert!(last_segment_any(&unknown_type, 2, &mut |_| false));
+        let past_the_end = [2, 3, 0x0d, 0xdd, 0x68, 0x9c];
+        assert!(last_segment_any(&past_the_end, 2, &mut |_| false));
+        let stray_byte = [2, 1, 0x0d, 0xdd, 2];
+        assert!(last_segment_any(&stray_byte, 2, &mut |_| false));
+        let fine = [2, 2, 0x0d, 0xdd, 0x68, 0x9c];
+        assert!(!last_segment_any(&fine, 2, &mut |_| false));
     }
 
     #[test]
