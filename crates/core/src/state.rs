@@ -250,7 +250,7 @@ struct Session {
 /// A peer that re-sends its table after a session reset the collector did not record (no
 /// STATE_CHANGE: route-views2 in 2008, GoBGP) re-announces its whole table in a few minutes;
 /// the routes it does not re-send are gone, though nothing withdraws them. On the real
-/// route-views2 data of 2008-02-20 and 2008-02-24 (docs/METHOD.md §2), AS3277's re-sends
+/// route-views2 data of 2008-02-20 and 2008-02-24 (docs/METHOD.md §4), AS3277's re-sends
 /// announce 243k and 378k prefixes in runs of 4 and 12 minutes of at least 8.7k a minute,
 /// about one to one and a half tables; the largest burst of any other peer on those days
 /// (path changes, which leave the routes not re-announced in place) is 66k in 30 minutes,
@@ -761,7 +761,7 @@ impl Tracker {
         if (run.announced as f64) < RESEND_SHARE * table as f64 {
             return;
         }
-        let stale: Vec<(Prefix, RouteInfo)> = self
+        let mut stale: Vec<(Prefix, RouteInfo)> = self
             .routes
             .iter_mut()
             .filter_map(|(p, by_session)| {
@@ -770,6 +770,9 @@ impl Tracker {
                     .flatten()
             })
             .collect();
+        // In prefix order, not the map's (random) order: when several routes via one upstream
+        // end together, the evidence names the same one on every run.
+        stale.sort_unstable_by_key(|(p, _)| *p);
         for (prefix, gone) in stale {
             self.remember_end(s, prefix, &gone, now, NO_FILE);
             let since = run.calm_before.map_or(gone.time, |c| c.max(gone.time));
