@@ -369,3 +369,46 @@ fn a_rib_record_with_fewer_entries_than_declared_says_so() {
     assert_named(&run, &file, "runs past the record's end");
     assert_eq!(run.stdout.len(), 23);
 }
+
+/// Found by tests/fuzz.rs: one bit turning a RIB_IPV4_UNICAST_ADDPATH record (subtype 8) into
+/// RIB_IPV4_MULTICAST_ADDPATH (9) was read as unicast routes with exit 0; bgpdump skips it.
+#[test]
+fn a_multicast_rib_record_is_not_read_as_unicast_routes() {
+    let mut bytes = Vec::new();
+    flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(sample("awkward/bview.ipv4_unicast_add_path.gz")).expect("sample"),
+    )
+    .read_to_end(&mut bytes)
+    .expect("gzip");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clean = dump(&write(dir.path(), "clean.mrt", &bytes));
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    // The record holding 10.0.1.0/24 (the fuzzer's case): its subtype's low byte is 8.
+    let mut at = 0;
+    let mut changed = None;
+    while at + 12 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
+        let body = &bytes[at + 12..at + 12 + len];
+        if bytes[at + 5] == 13 && bytes[at + 7] == 8 && body.get(4..8) == Some(&[24, 10, 0, 1]) {
+            bytes[at + 7] = 9;
+            changed = Some(at);
+        }
+        at += 12 + len;
+    }
+    assert!(
+        changed.is_some(),
+        "the sample holds 10.0.1.0/24 in an ADD-PATH RIB record"
+    );
+    let file = write(dir.path(), "multicast.mrt", &bytes);
+    let run = dump(&file);
+    assert_named(&run, &file, "multicast RIB");
+    let gone: Vec<&String> = clean
+        .stdout
+        .iter()
+        .filter(|l| !run.stdout.contains(l))
+        .collect();
+    assert!(
+        !gone.is_empty() && gone.iter().all(|l| l.contains("|10.0.1.0/24|")),
+        "only the multicast record's routes are left out: {gone:?}"
+    );
+}

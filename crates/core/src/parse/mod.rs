@@ -651,6 +651,17 @@ fn handle_record(
         *elementor = Elementor::with_peer_table(table);
         return;
     }
+    // Multicast RIBs (RIB_IPV4/IPV6_MULTICAST, with or without ADD-PATH) say nothing about
+    // unicast reachability; bgpkit-parser would hand their entries out as unicast routes.
+    if raw.entry_type == EntryType::TABLE_DUMP_V2 as u16
+        && matches!(header.entry_subtype, 3 | 5 | 9 | 11)
+    {
+        stats.unparsed(format!(
+            "TABLE_DUMP_V2 subtype {} (a multicast RIB, not unicast)",
+            header.entry_subtype
+        ));
+        return;
+    }
     if let MrtMessage::TableDumpV2Message(TableDumpV2Message::RibGeneric(_)) = &message {
         stats.unparsed("TABLE_DUMP_V2 RIB_GENERIC (not unicast)".into());
         return;
