@@ -825,8 +825,7 @@ fn unreadable(attrs: &bgpkit_parser::models::Attributes) -> Unreadable {
     u
 }
 
-/// Count an UPDATE's unreadable attributes; true when its announcements must be dropped.
-/// (Read before [`correct`], which may rebuild the attributes without their warnings.)
+/// The UPDATE inside a BGP4MP or legacy BGP message, if it is one.
 fn update_of(message: &mut MrtMessage) -> Option<&mut BgpUpdateMessage> {
     let bgp = match message {
         MrtMessage::Bgp4Mp(Bgp4MpEnum::Message(m)) => &mut m.bgp_message,
@@ -839,6 +838,8 @@ fn update_of(message: &mut MrtMessage) -> Option<&mut BgpUpdateMessage> {
     }
 }
 
+/// Count an UPDATE's unreadable attributes; true when its announcements must be dropped.
+/// (Read before [`correct`], which may rebuild the attributes without their warnings.)
 fn unreadable_update_attributes(message: &mut MrtMessage, stats: &mut FileStats) -> bool {
     let Some(u) = update_of(message) else {
         return false;
