@@ -11,6 +11,7 @@ use cutoff_core::model::Timestamp;
 use cutoff_core::units::{parse_size, parse_time, parse_wait};
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where archives come from and how politely they are fetched (`scan` without PATH, `fetch`).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -21,27 +22,16 @@ pub struct ArchiveArgs {
     /// RIPE RIS archive root [default: https://data.ris.ripe.net].
     #[arg(long, value_name = "URL")]
     pub ris_url: Option<String>,
-    /// Cache of downloaded files, laid out like the archives [default: $CACHE_DIRECTORY, else
-    /// $XDG_CACHE_HOME/cutoff, else ~/.cache/cutoff].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArg,
     /// Use only the cache: a file that is not there is a gap.
     #[arg(long)]
     pub offline: bool,
     /// Downloads at once per archive host [default: 2].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Connect timeout and the longest silence of a server mid-download, e.g. 60s, 500ms
-    /// [default: 60s].
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
-    /// Tries after the first for a failed download (errors, stalls, HTTP 5xx/429; not 404)
-    /// [default: 5].
-    #[arg(long, value_name = "N")]
-    pub retries: Option<u32>,
-    /// First wait before a retry; doubled each time, with jitter [default: 2s].
-    #[arg(long, value_name = "DURATION")]
-    pub retry_delay: Option<String>,
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Longest wait before a retry, and the most of a server's Retry-After that is honoured
     /// (a longer one is capped, with a warning) [default: 60s].
     #[arg(long, value_name = "DURATION")]
@@ -60,28 +50,79 @@ pub struct ArchiveArgs {
     pub min_rate: Option<u64>,
 }
 
+/// The cache folder, shared by archive downloads and the AS-name list (`names fetch`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CacheArg {
+    /// Cache of downloaded files, laid out like the archives; the AS-name list is in its
+    /// names/ folder [default: $CACHE_DIRECTORY, else $XDG_CACHE_HOME/cutoff, else
+    /// ~/.cache/cutoff].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArg {
+    /// The cache folder, or `None` when neither the flag nor the environment gives one.
+    pub fn root(&self) -> Option<PathBuf> {
+        ArchiveOptions {
+            cache_dir: self.cache_dir.clone(),
+            ..ArchiveOptions::default()
+        }
+        .cache_root()
+        .ok()
+    }
+}
+
+/// How a download waits and retries (archives and the AS-name list).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RetryArgs {
+    /// Connect timeout and the longest silence of a server mid-download, e.g. 60s, 500ms
+    /// [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Tries after the first for a failed download (errors, stalls, cut downloads, HTTP
+    /// 5xx/429; not 404) [default: 5].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// First wait before a retry; doubled each time, with jitter [default: 2s].
+    #[arg(long, value_name = "DURATION")]
+    pub retry_delay: Option<String>,
+}
+
+impl RetryArgs {
+    /// `options` with these settings; a duration that does not parse names its flag.
+    pub fn apply(&self, options: ArchiveOptions) -> Result<ArchiveOptions, UsageError> {
+        Ok(ArchiveOptions {
+            timeout: wait_flag("--timeout", &self.timeout)?,
+            retries: self.retries,
+            retry_delay: wait_flag("--retry-delay", &self.retry_delay)?,
+            ..options
+        })
+    }
+}
+
+/// A duration flag's value; one that does not parse is a usage error naming the flag.
+fn wait_flag(flag: &str, value: &Option<String>) -> Result<Option<Duration>, UsageError> {
+    value
+        .as_deref()
+        .map(parse_wait)
+        .transpose()
+        .map_err(|e| UsageError::Invalid(format!("{flag} {e}")))
+}
+
 impl ArchiveArgs {
     /// The typed options; a duration that does not parse is a usage error naming its flag.
     pub fn options(&self) -> Result<ArchiveOptions, UsageError> {
-        let wait = |flag: &str, v: &Option<String>| {
-            v.as_deref()
-                .map(parse_wait)
-                .transpose()
-                .map_err(|e| UsageError::Invalid(format!("{flag} {e}")))
-        };
-        Ok(ArchiveOptions {
+        self.retry.apply(ArchiveOptions {
             routeviews_url: self.routeviews_url.clone(),
             ris_url: self.ris_url.clone(),
-            cache_dir: self.cache_dir.clone(),
+            cache_dir: self.cache.cache_dir.clone(),
             offline: self.offline,
             jobs: self.jobs,
-            timeout: wait("--timeout", &self.timeout)?,
-            retries: self.retries,
-            retry_delay: wait("--retry-delay", &self.retry_delay)?,
-            max_retry_wait: wait("--max-retry-wait", &self.max_retry_wait)?,
+            max_retry_wait: wait_flag("--max-retry-wait", &self.max_retry_wait)?,
             max_listing_size: self.max_listing_size,
             max_file_size: self.max_file_size,
             min_rate: self.min_rate,
+            ..ArchiveOptions::default()
         })
     }
 }

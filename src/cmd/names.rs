@@ -1,11 +1,12 @@
 //! `cutoff names fetch|show`, and which AS names a report uses: `--as-names FILE` when given,
 //! else the list `names fetch` cached, else none.
 
+use super::fetch::{CacheArg, RetryArgs};
 use anyhow::Result;
 use cutoff_archive::options::ArchiveOptions;
 use cutoff_core::asnames::{self, AsNames, DEFAULT_LIST_URL};
 use cutoff_core::error::{ExitStatus, UsageError};
-use cutoff_core::units::{parse_asn_flag, parse_size, parse_wait};
+use cutoff_core::units::{parse_asn_flag, parse_size};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -37,15 +38,8 @@ pub struct FetchNamesArgs {
     pub url: String,
     #[command(flatten)]
     pub cache: CacheArg,
-    /// Connect timeout and the longest silence of the server mid-download [default: 60s].
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
-    /// Tries after the first (errors, stalls, cut downloads, HTTP 5xx/429; not 404) [default: 5].
-    #[arg(long, value_name = "N")]
-    pub retries: Option<u32>,
-    /// First wait before a retry; doubled each time, with jitter [default: 2s].
-    #[arg(long, value_name = "DURATION")]
-    pub retry_delay: Option<String>,
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Largest list accepted; a larger answer is refused [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_file_size: Option<u64>,
@@ -64,27 +58,6 @@ pub struct ShowNamesArgs {
     pub cache: CacheArg,
 }
 
-/// The cache folder, shared with the archive downloads.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct CacheArg {
-    /// Cache folder; the list is kept in its names/ folder [default: $CACHE_DIRECTORY, else
-    /// $XDG_CACHE_HOME/cutoff, else ~/.cache/cutoff].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-}
-
-impl CacheArg {
-    /// The cache folder, or `None` when neither the flag nor the environment gives one.
-    pub fn root(&self) -> Option<PathBuf> {
-        ArchiveOptions {
-            cache_dir: self.cache_dir.clone(),
-            ..ArchiveOptions::default()
-        }
-        .cache_root()
-        .ok()
-    }
-}
-
 pub fn run(args: NamesArgs) -> Result<ExitStatus> {
     match args.command {
         NamesCommand::Fetch(a) => fetch(a),
@@ -93,20 +66,11 @@ pub fn run(args: NamesArgs) -> Result<ExitStatus> {
 }
 
 fn fetch(args: FetchNamesArgs) -> Result<ExitStatus> {
-    let wait = |flag: &str, v: &Option<String>| {
-        v.as_deref()
-            .map(parse_wait)
-            .transpose()
-            .map_err(|e| UsageError::Invalid(format!("{flag} {e}")))
-    };
-    let options = ArchiveOptions {
+    let options = args.retry.apply(ArchiveOptions {
         cache_dir: args.cache.cache_dir.clone(),
-        timeout: wait("--timeout", &args.timeout)?,
-        retries: args.retries,
-        retry_delay: wait("--retry-delay", &args.retry_delay)?,
         max_file_size: args.max_file_size,
         ..ArchiveOptions::default()
-    };
+    })?;
     let stored = cutoff_archive::names::fetch_list(&options, &args.url, args.force)?;
     if stored.bad.count > 0 {
         tracing::warn!("{}: {}", args.url, stored.bad.summary());

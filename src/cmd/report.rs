@@ -26,7 +26,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub as_names: Option<PathBuf>,
     #[command(flatten)]
-    pub cache: crate::cmd::names::CacheArg,
+    pub cache: crate::cmd::fetch::CacheArg,
     /// Directory to write report.html, report.md, events.jsonl, the charts and inputs.sha256.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

@@ -265,13 +265,9 @@ pub fn run(args: ScanArgs) -> Result<ExitStatus> {
     }
     // --as-names wins; else the list `cutoff names fetch` cached (the archives' cache).
     let (names, names_file) = match &args.report {
-        Some(_) => crate::cmd::names::for_report(
-            args.as_names.as_deref(),
-            crate::cmd::names::CacheArg {
-                cache_dir: args.read.archive.cache_dir.clone(),
-            }
-            .root(),
-        )?,
+        Some(_) => {
+            crate::cmd::names::for_report(args.as_names.as_deref(), args.read.archive.cache.root())?
+        }
         None => Default::default(),
     };
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
