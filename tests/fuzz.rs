@@ -441,8 +441,8 @@ const SAMPLE_SEEDS: &[&str] = &[
     "samples/mccolo-2008-11/bgpdata/2008.11/UPDATES/updates.20081110.0000.bz2",
     "samples/routeviews-2008-02-24/bgpdata/2008.02/UPDATES/updates.20080224.2126.bz2",
     "samples/lab/frr/updates.mrt.gz",
-    "samples/lab/gobgp/rib.mrt.gz",
-    "samples/lab/bird/rib-after-cut.mrt.gz",
+    "samples/lab/gobgp/rib.*",
+    "samples/lab/bird/rib.*",
     "samples/awkward/bview.ipv4_unicast_add_path.gz",
     "samples/awkward/updates.long_withdrawal.gz",
 ];
@@ -536,11 +536,36 @@ fn load_mrt_seed(path: &Path) -> MrtSeed {
     }
 }
 
+/// A seed's path; `DIR/NAME*` is the first file of DIR whose name starts with NAME (the lab's
+/// files are named by the time of the run that wrote them).
+fn sample_seed(pattern: &str) -> PathBuf {
+    let path = root().join(pattern.trim_end_matches('*'));
+    if !pattern.ends_with('*') {
+        return path;
+    }
+    let dir = path.parent().expect("a folder");
+    let start = path.file_name().and_then(|n| n.to_str()).expect("a name");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("the seed folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(start))
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no seed {pattern}"))
+}
+
 /// The seeds, loaded once per test binary.
 fn mrt_seeds() -> &'static [MrtSeed] {
     static SEEDS: OnceLock<Vec<MrtSeed>> = OnceLock::new();
     SEEDS.get_or_init(|| {
-        let mut paths: Vec<PathBuf> = SAMPLE_SEEDS.iter().map(|p| root().join(p)).collect();
+        let mut paths: Vec<PathBuf> = SAMPLE_SEEDS.iter().map(|p| sample_seed(p)).collect();
         if let Some(shared) = shared_mrt() {
             paths.extend(SHARED_SEEDS.iter().map(|p| shared.join(p)));
         }
@@ -1270,7 +1295,11 @@ fn the_snpa_exception_covers_only_the_reserved_byte() {
         return;
     };
     let mut plain = decompress(&std::fs::read(shared.join("hask-mrt/update.bz2")).expect("seed"));
-    assert_eq!(zero_mp_reach_reserved(&mut plain.clone()), 0, "the real file has none set");
+    assert_eq!(
+        zero_mp_reach_reserved(&mut plain.clone()),
+        0,
+        "the real file has none set"
+    );
     let reserved = record_offsets(&plain)
         .into_iter()
         .filter(|&at| plain[at + 4..at + 8] == [0, 16, 0, 4]) // BGP4MP MESSAGE_AS4
@@ -1284,9 +1313,22 @@ fn the_snpa_exception_covers_only_the_reserved_byte() {
     let ours: Vec<String> = dump.stdout.lines().map(key).collect();
     let theirs = run_limited(&bin, &["-m", "update"], dir.path());
     let theirs: Vec<String> = theirs.stdout.lines().map(key).collect();
-    assert_ne!(ours, theirs, "bgpdump skips an SNPA where cutoff reads a prefix");
-    assert!(bgpdump_agrees_without_snpas(&bin, dir.path(), "update", &ours));
+    assert_ne!(
+        ours, theirs,
+        "bgpdump skips an SNPA where cutoff reads a prefix"
+    );
+    assert!(bgpdump_agrees_without_snpas(
+        &bin,
+        dir.path(),
+        "update",
+        &ours
+    ));
     let mut other = ours.clone();
     other.pop();
-    assert!(!bgpdump_agrees_without_snpas(&bin, dir.path(), "update", &other));
+    assert!(!bgpdump_agrees_without_snpas(
+        &bin,
+        dir.path(),
+        "update",
+        &other
+    ));
 }

@@ -273,10 +273,11 @@ fn dump_and_scan_agree_on_a_malformed_nlri() {
     }
 }
 
-/// One record of the lab's FRR update file (decompressed offset and length).
+/// One record of an FRR update file from the lab (decompressed offset and length); a copy
+/// kept apart from `samples/lab`, which changes when the lab runs again.
 fn lab_update(at: usize, len: usize) -> Option<Vec<u8>> {
     let mut data = Vec::new();
-    let path = root().join("samples/lab/frr/updates.mrt.gz");
+    let path = root().join("samples/lab-2026-11-23/frr-updates.20261123.mrt.gz");
     flate2::read::MultiGzDecoder::new(std::fs::File::open(path).ok()?)
         .read_to_end(&mut data)
         .ok()?;

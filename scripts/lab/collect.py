@@ -25,8 +25,10 @@ FLAGGED = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]
 IMPL_NAMES = {"gobgp": "GoBGP (gobgpd)", "frr": "FRRouting bgpd", "bird": "BIRD 2"}
 IMPL_PKG = {"gobgp": "gobgpd", "frr": "frr", "bird": "bird2"}
 COLLECTOR_IP = {"gobgp": "127.0.0.1", "frr": "127.0.0.2", "bird": "127.0.0.3"}
-RIB_TARGETS = [("rib.mrt.gz", "baseline", 40), ("rib-after-cut.mrt.gz", "after-cut", 220),
-               ("rib-end.mrt.gz", "end", 280)]
+ORIGIN = "64500"
+FOREIGN_ORIGIN = "64666"
+DISCONNECT = 270  # peer k withdraws the flagged prefixes at T0+DISCONNECT+k
+FOREIGN = 300     # AS65005 announces 192.0.2.0/24 from AS64666
 
 MRT_TYPES = {11: "OSPFv2", 12: "TABLE_DUMP", 13: "TABLE_DUMP_V2", 16: "BGP4MP", 17: "BGP4MP_ET"}
 TDV2_SUB = {1: "PEER_INDEX_TABLE", 2: "RIB_IPV4_UNICAST", 3: "RIB_IPV4_MULTICAST",
@@ -125,24 +127,27 @@ def collect(work, out, impls):
         for old in glob.glob(os.path.join(dst, "*.mrt*")):
             os.remove(old)
         if impl == "gobgp":
-            ups = sorted(p for p in glob.glob(os.path.join(src, "updates.*.mrt"))
-                         if os.path.getsize(p) > 0)
-            write_gz(ups, os.path.join(dst, "updates.mrt.gz"))
-            ribs = []
-            for p in glob.glob(os.path.join(src, "rib.*.mrt")):
+            # GoBGP's own rotation (60 s), each piece kept under its own name
+            for p in sorted(glob.glob(os.path.join(src, "updates.*.mrt"))):
                 if os.path.getsize(p) > 0:
-                    ribs.append((scan_mrt(p)["first_ts"], p))
-            for name, _, offset in RIB_TARGETS:
-                ts, p = min(ribs, key=lambda r: abs(r[0] - (t0 + offset)))
-                write_gz([p], os.path.join(dst, name))
+                    write_gz([p], os.path.join(dst, os.path.basename(p) + ".gz"))
+            ribs = glob.glob(os.path.join(src, "rib.*.mrt"))
         else:
             if impl == "frr":
                 write_gz([os.path.join(src, "updates.mrt")], os.path.join(dst, "updates.mrt.gz"))
             # FRR "dump bgp all" / BIRD mrtdump: every message + state changes
             write_gz([os.path.join(src, "all.mrt" if impl == "frr" else "updates.mrt")],
                      os.path.join(dst, "all.mrt.gz"))
-            for name, tag, _ in RIB_TARGETS:
-                write_gz([os.path.join(src, "rib-%s.mrt" % tag)], os.path.join(dst, name))
+            ribs = glob.glob(os.path.join(src, "rib-t*.mrt"))
+        # every RIB dump, named by its dump time as an archive names it
+        for p in ribs:
+            if os.path.getsize(p) > 0:
+                ts = scan_mrt(p)["first_ts"]
+                name = "rib.%s.mrt.gz" % datetime.datetime.fromtimestamp(
+                    ts, datetime.timezone.utc).strftime("%Y%m%d.%H%M%S")
+                write_gz([p], os.path.join(dst, name))
+        if not any(n.endswith(".mrt.gz") and not n.startswith("rib.") for n in os.listdir(dst)):
+            sys.exit("%s wrote no update file in %s: see its log there" % (impl, src))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "lab-run.json"), "w") as f:
         json.dump(meta, f, indent=1, sort_keys=True)
@@ -156,7 +161,8 @@ def peers():
         if line.startswith("#") or not line.strip():
             continue
         c = line.rstrip("\n").split("\t")
-        res.append({"ip": c[0], "asn": int(c[1]), "flag": c[4], "cut": c[5], "note": c[8]})
+        res.append({"ip": c[0], "asn": int(c[1]), "flag": c[4], "cut": c[5], "note": c[8],
+                    "extra": c[9] if len(c) > 9 else "-"})
     return res
 
 
@@ -195,17 +201,27 @@ def analyse_messages(lines, t0):
     for l in via10:
         k = "%s AS%s" % (l[3], l[4])
         f["last_via_64510_by_peer"][k] = max(f["last_via_64510_by_peer"].get(k, 0), int(l[1]))
-    cut = [l for l in fl if l[2] == "A" and int(l[1]) >= t0 + 175 and "64520" in l[6].split()]
+    cut = [l for l in fl if l[2] == "A" and t0 + 175 <= int(l[1]) < t0 + 200 and "64520" in l[6].split()]
     f["cut_announcements"] = sorted({(int(l[1]), l[3], int(l[4]), l[6]) for l in cut})
     f["any_64510_after_cut"] = any(int(l[1]) > t0 + 185 for l in via10)
-    disc = [l for l in fl if l[2] == "W" and int(l[1]) >= t0 + 230]
+    disc = [l for l in fl if l[2] == "W" and int(l[1]) >= t0 + DISCONNECT - 10]
     f["disconnect"] = {}
     for p in FLAGGED:
         ws = sorted((int(l[1]), l[3], int(l[4])) for l in disc if l[5] == p)
         f["disconnect"][p] = ws
-    last_a = [int(l[1]) for l in fl if l[2] == "A"]
-    f["last_flagged_announce"] = max(last_a) if last_a else None
-    f["flagged_a_after_disconnect"] = sum(1 for l in fl if l[2] == "A" and int(l[1]) >= t0 + 240)
+    own = [l for l in fl if l[2] == "A" and l[6].split()[-1] == ORIGIN]
+    f["last_flagged_announce"] = max(int(l[1]) for l in own) if own else None
+    f["flagged_a_after_disconnect"] = sum(1 for l in own if int(l[1]) >= t0 + DISCONNECT)
+    f["foreign"] = sorted({(int(l[1]), l[3], int(l[4]), l[5], l[6]) for l in fl
+                           if l[2] == "A" and l[6].split()[-1] != ORIGIN})
+    # the session of AS65001 drops at the cut and comes back without the flagged prefixes
+    f["w_flagged_from_65001_after_cut"] = sum(
+        1 for l in fl if l[2] == "W" and l[3] == "127.0.0.11" and int(l[1]) >= t0 + 175)
+    back1 = [l for l in upd if l[3] == "127.0.0.11" and l[2] == "A" and t0 + 190 <= int(l[1]) < t0 + 230
+             and not l[5].startswith("10.255.")]
+    f["drop_back_first"] = min(int(l[1]) for l in back1) if back1 else None
+    f["drop_back_count"] = len(back1)
+    f["drop_back_flagged"] = sum(1 for l in back1 if l[5] in FLAGGED)
     # baseline paths of the flagged prefixes
     base = {}
     for l in fl:
@@ -261,7 +277,7 @@ def peer_index(path):
     return cid, view, peers
 
 
-CHECKPOINTS = [50, 70, 100, 130, 170, 190, 250, 300]
+CHECKPOINTS = [50, 70, 100, 130, 170, 190, 210, 265, 290, 320]
 
 
 def replay(lines, t0):
@@ -284,7 +300,7 @@ def replay(lines, t0):
         return r
 
     def counts():
-        fl = [v for k, v in rib.items() if k[2] in FLAGGED]
+        fl = [v for k, v in rib.items() if k[2] in FLAGGED and v.split()[-1] == ORIGIN]
         return sum(1 for v in fl if "64510" in v.split()), len(fl)
 
     for l in lines:
@@ -325,6 +341,7 @@ def analyse_rib(lines):
         "peers": sorted({"%s AS%s" % (l[3], l[4]) for l in rib}),
         "dump_ts": sorted({int(l[1]) for l in rib}),
         "flagged_entries": len(fl),
+        "foreign_entries": len([l for l in fl if l[6].split()[-1] != ORIGIN]),
         "flagged_via_64510": len([l for l in fl if "64510" in l[6].split()]),
         "flagged_via_64520": len([l for l in fl if "64520" in l[6].split()]),
         "flagged_paths": sorted({(l[3], int(l[4]), l[6]) for l in fl}),
@@ -337,6 +354,18 @@ def rel(ts, t0):
 
 def fmt_ts(ts, t0):
     return "%d (%s, %s)" % (ts, utc(ts), rel(ts, t0)) if ts is not None else "none"
+
+
+def message_files(names):
+    """The files with the BGP4MP messages: FRR's and BIRD's `all` (it has the STATE records),
+    else the updates files in name order (GoBGP's rotated pieces)."""
+    if "all.mrt.gz" in names:
+        return ["all.mrt.gz"]
+    return sorted(n for n in names if n.startswith("updates") and n.endswith(".mrt.gz"))
+
+
+def rib_files(names):
+    return sorted(n for n in names if n.startswith("rib.") and n.endswith(".mrt.gz"))
 
 
 def readme(out):
@@ -391,30 +420,31 @@ def readme(out):
     w("| phase | planned | what happens |")
     w("| --- | --- | --- |")
     w("| baseline | T0-18 (%s) | all 6 speakers connect and announce 300 background + 3 flagged + churn |" % utc(t0 - 18))
-    w("| RIB dump | T0+40 (%s) | `rib.mrt.gz` (TABLE_DUMP_V2) |" % utc(t0 + 40))
+    w("| RIB dumps | every 30 s from T0+10 (%s) to T0+310 | `rib.YYYYMMDD.HHMMSS.mrt.gz` (TABLE_DUMP_V2), named by dump time; GoBGP every 60 s by itself |" % utc(t0 + 10))
     w("| session reset | T0+60 .. T0+80 (%s .. %s) | ExaBGP AS65003 stopped (SIGTERM), restarted 20 s later; no withdrawals are sent |" % (utc(t0 + 60), utc(t0 + 80)))
     w("| mass withdrawal | T0+120 .. T0+140 (%s .. %s) | AS65004 withdraws its 300 background + 3 flagged prefixes (session up), re-announces at T0+140 |" % (utc(t0 + 120), utc(t0 + 140)))
-    w("| upstream cut | T0+180/181/182 (%s) | AS65001/65002/65003 replace the 64510 path of the flagged prefixes by a 64520 path (implicit replacement, no withdrawal) |" % utc(t0 + 180))
-    w("| RIB dump | T0+220 (%s) | `rib-after-cut.mrt.gz` |" % utc(t0 + 220))
-    w("| disconnection | T0+240+k (%s .. %s) | peer k (k = 0..5 for AS65001..AS65006) withdraws the 3 flagged prefixes |" % (utc(t0 + 240), utc(t0 + 245)))
-    w("| RIB dump | T0+280 (%s) | `rib-end.mrt.gz` |" % utc(t0 + 280))
-    w("| end | T0+300 (%s) | update dumps closed while every session is still up, then the daemons are stopped |" % utc(t0 + 300))
+    w("| upstream cut | T0+180/181/182 (%s) | AS65001's session drops (ExaBGP stopped) at T0+180; AS65002/65003 replace the 64510 path of the flagged prefixes by a 64520 path at T0+181/182 (implicit replacement, no withdrawal) |" % utc(t0 + 180))
+    w("| session back | T0+200 (%s) | AS65001 restarted: re-announces its table without the flagged prefixes, which it never withdraws |" % utc(t0 + 200))
+    w("| disconnection | T0+%d+k (%s .. %s) | peer k (k = 1..5 for AS65002..AS65006) withdraws the 3 flagged prefixes |" % (DISCONNECT, utc(t0 + DISCONNECT + 1), utc(t0 + DISCONNECT + 5)))
+    w("| foreign origin | T0+%d (%s) | AS65005 announces `192.0.2.0/24` with path `65005 64666`: originated by AS64666, not AS64500 |" % (FOREIGN, utc(t0 + FOREIGN)))
+    w("| end | T0+330 (%s) | update dumps closed while every session is still up, then the daemons are stopped |" % utc(t0 + 330))
     w("")
     w("GoBGP writes its table dumps by itself every 60 s after its start (start = T0-20), so its")
-    w("RIB dumps are at about T0+40, T0+220 and T0+280 too (the other ones are not kept); FRR and")
-    w("BIRD dumps are triggered at those instants with `dump bgp routes-mrt FILE` and")
-    w("`birdc mrt dump table \"master4\" to FILE`.")
+    w("RIB dumps are at about T0+40, T0+100, ... T0+280; all are kept. FRR and BIRD dumps are")
+    w("triggered every 30 s with `dump bgp routes-mrt FILE` and")
+    w("`birdc mrt dump table \"master4\" to FILE`. Every RIB dump falls inside the span of an")
+    w("update file (GoBGP rotates its updates every 60 s; FRR and BIRD write one file).")
     w("")
     w("## Key facts at a glance")
     w("")
-    w("Unix seconds as found by `bgpdump -m` (T0 = %d). Source file: `updates.mrt.gz` for GoBGP, "
+    w("Unix seconds as found by `bgpdump -m` (T0 = %d). Source files: the `updates.*` pieces for GoBGP, "
       "`all.mrt.gz` for FRR and BIRD (their `all` carries the STATE records)." % t0)
     w("")
     summary = collections.OrderedDict()
+    facts = {"t0": t0}
     for i in impls:
         d = os.path.join(out, i)
-        mf = "all.mrt.gz" if os.path.exists(os.path.join(d, "all.mrt.gz")) else "updates.mrt.gz"
-        lines = bgpdump(os.path.join(d, mf))
+        lines = [l for mf in message_files(os.listdir(d)) for l in bgpdump(os.path.join(d, mf))]
         f = analyse_messages(lines, t0)
         _, gone10, gone_fl = replay(lines, t0)
         down = [s_ for s_ in f["states"] if s_[2] == 65003 and s_[3] == 6 and s_[4] != 6]
@@ -433,28 +463,55 @@ def readme(out):
         row["AS65004 re-announcement (A lines, time)"] = "%d A at %d %s" % (
             f["mass_reannounce_count"], f["mass_reannounce_first"], rel(f["mass_reannounce_first"], t0))
         row["last A line with 64510 in a flagged path"] = "%d %s" % (f["last_via_64510"], rel(f["last_via_64510"], t0))
-        row["64510 gone from every flagged path (replay)"] = "%d %s" % (gone10, rel(gone10, t0))
+        down1 = [s_ for s_ in f["states"] if s_[2] == 65001 and s_[3] == 6 and s_[4] != 6]
+        row["AS65001 session down at the cut (STATE leaving 6)"] = ", ".join(
+            "%d %s" % (s_[0], rel(s_[0], t0)) for s_ in down1) or "no record"
+        row["AS65001 back: first A, A lines, flagged among them, flagged W after T0+175"] = "%s, %d, %d, %d" % (
+            "%d %s" % (f["drop_back_first"], rel(f["drop_back_first"], t0)) if f["drop_back_first"] else "-",
+            f["drop_back_count"], f["drop_back_flagged"], f["w_flagged_from_65001_after_cut"])
+        row["64510 gone from every flagged path (replay)"] = (
+            "%d %s" % (gone10, rel(gone10, t0)) if gone10 else "never (AS65001's route is never withdrawn)")
         row["last withdrawal of each flagged prefix"] = "; ".join(
             "%s: %d %s by AS%d" % (p_, ws[-1][0], rel(ws[-1][0], t0), ws[-1][2])
             for p_, ws in f["disconnect"].items())
-        row["flagged prefixes gone from every peer (replay)"] = "%d %s" % (gone_fl, rel(gone_fl, t0))
+        row["flagged prefixes gone from every peer (replay)"] = (
+            "%d %s" % (gone_fl, rel(gone_fl, t0)) if gone_fl else "never (AS65001's routes are never withdrawn)")
+        row["foreign origin (A line)"] = "; ".join(
+            "%d %s %s AS%d `%s` `%s`" % (x[0], rel(x[0], t0), x[1], x[2], x[3], x[4]) for x in f["foreign"]) or "none"
         summary[i] = row
+        ribs = sorted(int(bgpdump(os.path.join(d, r))[0][1]) for r in rib_files(os.listdir(d)))
+        facts[i] = {
+            "message_files": message_files(os.listdir(d)),
+            "state_lines": len(f["states"]),
+            "rib_dump_times": ribs,
+            "via_64510_gone_replay": gone10,
+            "flagged_gone_replay": gone_fl,
+            "last_flagged_withdrawal": max(ws[-1][0] for ws in f["disconnect"].values()),
+            "last_flagged_withdrawal_peer_asn": max(f["disconnect"][FLAGGED[0]])[2],
+            "cut_replacements": [c[0] for c in f["cut_announcements"]],
+            "as65001_down": [s_[0] for s_ in down1],
+            "as65001_back": f["drop_back_first"],
+            "foreign_origin_announced": [x[0] for x in f["foreign"]],
+        }
     keys = list(next(iter(summary.values())).keys())
     w("| fact | " + " | ".join(IMPL_NAMES[i] for i in impls) + " |")
     w("| --- |" + " --- |" * len(impls))
     for k in keys:
         w("| %s | " % k + " | ".join(summary[i][k] for i in impls) + " |")
     w("")
-    w("Every flagged prefix is withdrawn by all six peers during the disconnection, one peer per second:")
-    w("AS65001 at T0+240, AS65002 T0+241, AS65003 T0+242, AS65004 T0+243, AS65005 T0+244, AS65006 T0+245")
-    w("(all three prefixes in one UPDATE per peer). The upstream cut is an implicit replacement:")
-    w("AS65001 at T0+180, AS65002 T0+181, AS65003 T0+182, each re-announcing the 3 prefixes via 64520.")
+    w("Every flagged prefix is withdrawn by the five peers that still have it during the disconnection,")
+    w("one peer per second: AS65002 T0+%d, AS65003 T0+%d, AS65004 T0+%d, AS65005 T0+%d, AS65006 T0+%d" % tuple(
+        DISCONNECT + k for k in range(1, 6)))
+    w("(all three prefixes in one UPDATE per peer). The upstream cut is an implicit replacement at")
+    w("AS65002 (T0+181) and AS65003 (T0+182), each re-announcing the 3 prefixes via 64520; AS65001's")
+    w("route via 64510 ends with its session at T0+180, and no message of AS65001 ever withdraws it.")
+    w("Where the collector writes no STATE record (GoBGP), only the re-sent table at T0+200, which")
+    w("lacks the flagged prefixes, and the next RIB dump tell that AS65001 no longer has them.")
     w("")
     all_files = []
     for i in impls:
         d = os.path.join(out, i)
-        order = ["updates.mrt.gz", "all.mrt.gz"] + [r[0] for r in RIB_TARGETS]
-        files = sorted(os.listdir(d), key=lambda n: (order.index(n) if n in order else 99, n))
+        files = sorted(os.listdir(d), key=lambda n: (n.startswith("rib."), n != "all.mrt.gz", n))
         w("## %s (`%s/`)" % (IMPL_NAMES[i], i))
         w("")
         w("| file | bytes | sha256 | records | MRT type/subtype (records) | BGP messages | bgpdump -m lines |")
@@ -475,16 +532,18 @@ def readme(out):
                 ", ".join("%s %d" % kv for kv in sc["bgp_messages"].items()) or "-",
                 ", ".join("%s %d" % kv for kv in sorted(cnt.items()))))
         w("")
-        msgfile = "all.mrt.gz" if "all.mrt.gz" in parsed else "updates.mrt.gz"
-        f = analyse_messages(parsed[msgfile], t0)
-        if "updates.mrt.gz" in parsed and msgfile != "updates.mrt.gz":
+        msgfiles = message_files(parsed)
+        msgfile = ", ".join("`%s`" % m for m in msgfiles) if len(msgfiles) < 3 else "the %d `updates.*` files in name order" % len(msgfiles)
+        msglines = [l for m in msgfiles for l in parsed[m]]
+        f = analyse_messages(msglines, t0)
+        if "updates.mrt.gz" in parsed and msgfiles != ["updates.mrt.gz"]:
             fu = analyse_messages(parsed["updates.mrt.gz"], t0)
             au = [l for l in parsed["updates.mrt.gz"] if l[2] in ("A", "W")]
-            aa = [l for l in parsed[msgfile] if l[2] in ("A", "W")]
+            aa = [l for l in msglines if l[2] in ("A", "W")]
             w("`updates.mrt.gz` and `all.mrt.gz` carry the same A/W lines: %s (%d vs %d)." % (
                 "yes" if au == aa else "NO", len(au), len(aa)))
             w("")
-        w("Facts from `%s` (`bgpdump -m`):" % msgfile)
+        w("Facts from %s (`bgpdump -m`):" % msgfile)
         w("")
         st = f["states"]
         if st:
@@ -516,23 +575,29 @@ def readme(out):
               fmt_ts(f["last_via_64510"], t0),
               ", ".join("%s %s" % (k, rel(v, t0)) for k, v in sorted(f["last_via_64510_by_peer"].items())),
               "yes" if f["any_64510_after_cut"] else "no"))
-        w("- Upstream-cut replacements (A lines via 64520 at or after T0+175): %s." % "; ".join(
+        w("- AS65001's session drop at the cut: flagged W lines from 127.0.0.11 after T0+175: %d; "
+          "back from %s with %d background A lines, %d of them flagged." % (
+              f["w_flagged_from_65001_after_cut"], fmt_ts(f["drop_back_first"], t0), f["drop_back_count"],
+              f["drop_back_flagged"]))
+        w("- Upstream-cut replacements (A lines via 64520 in T0+175..T0+200): %s." % "; ".join(
             "%d (%s) %s AS%d `%s`" % (c[0], rel(c[0], t0), c[1], c[2], c[3]) for c in f["cut_announcements"]))
-        w("- Disconnection, W lines of each flagged prefix after T0+230:")
+        w("- Disconnection, W lines of each flagged prefix after T0+%d:" % (DISCONNECT - 10))
         for p, ws in f["disconnect"].items():
             last = max(x[0] for x in ws) if ws else None
             w("  - `%s`: %d withdrawals, last at %s; by %s." % (
                 p, len(ws), fmt_ts(last, t0), ", ".join("AS%d@%s" % (x[2], rel(x[0], t0)) for x in ws)))
-        w("- Last A line of any flagged prefix: %s; A lines of flagged prefixes at or after T0+240: %d." % (
-            fmt_ts(f["last_flagged_announce"], t0), f["flagged_a_after_disconnect"]))
-        w("- Longest gap (s) between two UPDATE lines of one peer within [T0, T0+300]: %s." % ", ".join(
+        w("- Last A line of a flagged prefix from AS64500: %s; such A lines at or after T0+%d: %d." % (
+            fmt_ts(f["last_flagged_announce"], t0), DISCONNECT, f["flagged_a_after_disconnect"]))
+        w("- A lines of a flagged prefix from another origin: %s." % ("; ".join(
+            "%s %s AS%d `%s` path `%s`" % (fmt_ts(x[0], t0), x[1], x[2], x[3], x[4]) for x in f["foreign"]) or "none"))
+        w("- Longest gap (s) between two UPDATE lines of one peer within [T0, T0+300] (AS65003 and AS65001 are down 20 s each): %s." % ", ".join(
             "%s: %s" % kv for kv in f["max_gap"].items()))
         w("")
-        vis, gone10, gone_fl = replay(parsed[msgfile], t0)
-        w("- Replaying `%s` in order (A adds, W removes, a STATE leaving Established drops the peer's"
-          " routes; for a STATE record with peer 0.0.0.0 all routes of that peer AS): AS64510 left the"
-          " last flagged path at %s; the last flagged route disappeared at %s." % (
-              msgfile, fmt_ts(gone10, t0), fmt_ts(gone_fl, t0)))
+        vis, gone10, gone_fl = replay(msglines, t0)
+        w("- Replaying %s in order (A adds, W removes, a STATE leaving Established drops the peer's"
+          " routes; for a STATE record with peer 0.0.0.0 all routes of that peer AS; routes from"
+          " another origin do not count): AS64510 left the last flagged path at %s; the last flagged"
+          " route disappeared at %s." % (msgfile, fmt_ts(gone10, t0), fmt_ts(gone_fl, t0)))
         w("")
         w("  Flagged-prefix visibility (peers with a route / via 64510 / via 64520, identical for the"
           " 3 prefixes: %s) and total routes held, at checkpoints:" % (
@@ -545,20 +610,20 @@ def readme(out):
         w("")
         w("RIB dumps (`bgpdump -m`, TABLE_DUMP2 lines):")
         w("")
-        w("| file | dump time | entries | prefixes | peers | flagged entries | flagged via 64510 | flagged via 64520 |")
-        w("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        for name, _, _ in RIB_TARGETS:
-            if name not in parsed:
-                continue
+        w("| file | dump time | entries | prefixes | peers | flagged entries | flagged via 64510 | flagged via 64520 | flagged from another origin |")
+        w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        ribs = rib_files(parsed)
+        for name in ribs:
             r = analyse_rib(parsed[name])
-            w("| `%s` | %s | %d | %d | %d | %d | %d | %d |" % (
+            w("| `%s` | %s | %d | %d | %d | %d | %d | %d | %d |" % (
                 name, ", ".join(fmt_ts(t, t0) for t in r["dump_ts"]), r["entries"], r["prefixes"],
-                len(r["peers"]), r["flagged_entries"], r["flagged_via_64510"], r["flagged_via_64520"]))
+                len(r["peers"]), r["flagged_entries"], r["flagged_via_64510"], r["flagged_via_64520"],
+                r["foreign_entries"]))
         w("")
-        if "rib.mrt.gz" in parsed:
-            pits = [peer_index(os.path.join(d, r[0])) for r in RIB_TARGETS if r[0] in parsed]
+        if ribs:
+            pits = [peer_index(os.path.join(d, r)) for r in ribs]
             cid, view, pit = pits[0]
-            w("PEER_INDEX_TABLE (%s in the %d dumps): collector BGP ID %s, view name %s, %d peers (as in `rib.mrt.gz`): %s." % (
+            w("PEER_INDEX_TABLE (%s in the %d dumps): collector BGP ID %s, view name %s, %d peers (as in the first): %s." % (
                 "the same" if all(x == pits[0] for x in pits) else
                 "same collector and peers, but the peer ORDER differs" if all(
                     x[:2] == pits[0][:2] and sorted(x[2]) == sorted(pits[0][2]) for x in pits) else
@@ -566,6 +631,9 @@ def readme(out):
                 cid, '"%s"' % view if view else "empty", len(pit), ", ".join(
                     "#%d %s AS%d (type %d, BGP ID %s)" % (i, x[2], x[3], x[0], x[1]) for i, x in enumerate(pit))))
             w("")
+    with open(os.path.join(out, "facts.json"), "w") as fh:
+        json.dump(facts, fh, indent=1, sort_keys=True)
+        fh.write("\n")
     total = sum(os.path.getsize(p) for p in all_files)
     w("Total size of the MRT samples: %d bytes." % total)
     w("")
@@ -583,8 +651,9 @@ NOTES = """## Implementation notes (what a parser meets in these files)
 - **GoBGP** `updates` dump: UPDATE messages only, as BGP4MP/MESSAGE_AS4; it never writes
   STATE_CHANGE records, so its session reset is visible only as the re-announcement of
   AS65003's routes at T0+80 (no withdrawal precedes it, and a replay keeps AS65003's
-  routes through the reset). GoBGP rotates the updates file at least every 60 s; the
-  rotated pieces were concatenated in order. Its PEER_INDEX_TABLE has collector BGP ID
+  routes through the reset, and AS65001's flagged routes through its drop at the cut).
+  GoBGP rotates the updates file every 60 s; the pieces are kept as written, under
+  GoBGP's names (`updates.YYYYMMDD.HHMMSS.mrt`, the time the piece was opened). Its PEER_INDEX_TABLE has collector BGP ID
   0.0.0.0 (even though its router-id is 127.0.0.1), an empty view name and a dummy peer #0
   0.0.0.0 AS0 for local routes; the order of the other peers changes from one dump to the
   next (Go map order), so peer indexes must be resolved per file.
@@ -612,7 +681,7 @@ NOTES = """## Implementation notes (what a parser meets in these files)
 
 ## Reproduce
 
-    sudo scripts/lab/run-lab.sh            # gobgp frr bird; ~5.5 min; rewrites samples/lab/
+    sudo scripts/lab/run-lab.sh            # gobgp frr bird; ~6 min; rewrites samples/lab/
     sudo scripts/lab/run-lab.sh gobgp      # one implementation only
 
 The run installs the Debian packages it needs (`gobgpd`, `frr`, `bird2`, `exabgp`,

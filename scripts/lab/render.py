@@ -31,7 +31,8 @@ def peers():
                 continue
             c = line.rstrip("\n").split("\t")
             out.append(dict(ip=c[0], asn=int(c[1]), index=int(c[2]), transit=int(c[3]),
-                            flag=c[4], cut=c[5], cut_offset=c[6], mass=c[7] == "yes"))
+                            flag=c[4], cut=c[5], cut_offset=c[6], mass=c[7] == "yes",
+                            extra=c[9] if len(c) > 9 and c[9] != "-" else ""))
     return out
 
 
@@ -50,8 +51,12 @@ def main():
         if impl == "gobgp":
             nb = "".join(tpl("gobgpd-neighbor.toml.in", PEER_IP=p["ip"], PEER_AS=p["asn"],
                              COLLECTOR_IP=ip) for p in ps)
+            # GoBGP formats the whole MRT file name as a Go time layout, directory included:
+            # a digit of a mktemp name ("4" is the minute) would be replaced, so the files go
+            # through a link whose path has no layout token (run-lab.sh makes it).
+            mrt_dir = os.environ.get("LAB_GOBGP_MRT_DIR", out)
             write(os.path.join(out, "gobgpd.toml"),
-                  tpl("gobgpd.toml.in", COLLECTOR_IP=ip, PORT=PORT, OUT=out, NEIGHBORS=nb))
+                  tpl("gobgpd.toml.in", COLLECTOR_IP=ip, PORT=PORT, OUT=mrt_dir, NEIGHBORS=nb))
         elif impl == "frr":
             nb = "".join(tpl("frr-neighbor.conf.in", PEER_IP=p["ip"], PEER_AS=p["asn"],
                              COLLECTOR_IP=ip) for p in ps)
@@ -78,6 +83,7 @@ def main():
                   SPEAKER=os.path.join(HERE, "speaker.py"), T0=t0, BG_TRANSIT=p["transit"],
                   FLAG_PATH=p["flag"].replace(" ", "_"), CUT_PATH=p["cut"].replace(" ", "_"),
                   CUT_OFFSET=p["cut_offset"], MASS="--mass-withdraw" if p["mass"] else "",
+                  EXTRA="--%s" % p["extra"] if p["extra"] else "",
                   NEIGHBORS=nb))
 
 

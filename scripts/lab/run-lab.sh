@@ -2,14 +2,15 @@
 # Reproducible BGP collector lab: real BGP daemons (GoBGP, FRR bgpd, BIRD 2)
 # act as route collectors (AS6447) and write MRT files while six ExaBGP
 # speakers (AS65001..AS65006 on 127.0.0.11..16) run the cutoff scenario
-# (baseline, session reset, mass withdrawal, upstream cut, disconnection).
+# (baseline, session reset, mass withdrawal, upstream cut with a session drop,
+# disconnection, a foreign origin; RIB dumps every 30 s).
 #
 # usage: scripts/lab/run-lab.sh [gobgp] [frr] [bird]     (default: all three)
 #
 # Everything runs on loopback (collectors 127.0.0.1/.2/.3 port 1179, speakers
 # 127.0.0.11-16, GoBGP's gRPC API 127.0.0.1:50151).  Needs root (apt-get, and
 # binding the 127.0.0.x addresses is fine without it, but the daemons' run-as
-# handling is simplest as root).  Takes about 5.5 minutes.
+# handling is simplest as root).  Takes about 6 minutes.
 #
 # Outputs: samples/lab/<impl>/*.mrt.gz and samples/lab/README.md (regenerated).
 # Environment:
@@ -78,6 +79,7 @@ cleanup() {
   [ -n "$SLEEP_PID" ] && kill "$SLEEP_PID" 2>/dev/null
   for f in "$WORK"/pids/exabgp-*; do [ -e "$f" ] && stop_bg "$(basename "$f")"; done
   for f in "$WORK"/pids/*; do [ -e "$f" ] && stop_bg "$(basename "$f")"; done
+  rm -f /tmp/cutoff-lab-gobgp
   if [ "${LAB_KEEP_WORK:-0}" = 1 ] || [ $rc -ne 0 ]; then
     log "work directory kept: $WORK"
   else
@@ -108,6 +110,11 @@ S=$(date +%s)
 T0=$((S + 20))          # GoBGP writes a table dump every 60 s after its start: T0+40, +100, ...
 echo "$T0" >"$WORK/t0"
 impl_csv=$(IFS=,; echo "${IMPLS[*]}")
+# GoBGP reads its MRT file names as Go time layouts, directory included (see render.py):
+# its files reach $WORK/gobgp through this link, whose path has no digit and no layout word.
+export LAB_GOBGP_MRT_DIR=/tmp/cutoff-lab-gobgp
+mkdir -p "$WORK/gobgp"
+rm -f "$LAB_GOBGP_MRT_DIR"; ln -s "$WORK/gobgp" "$LAB_GOBGP_MRT_DIR"
 python3 "$HERE/render.py" "$WORK" "$T0" "$impl_csv"
 log "T0 = $T0 ($(date -u -d @"$T0" +%FT%TZ)), implementations: ${IMPLS[*]}"
 
@@ -157,7 +164,7 @@ status() { # label
     if has bird; then birdc -s "$WORK/bird/bird.ctl" show protocols || true; fi
   } >>"$WORK/status.txt" 2>&1
 }
-rib_dump() { # name
+rib_dump() { # tag
   if has frr; then $VTY -c 'configure terminal' -c "dump bgp routes-mrt $WORK/frr/rib-$1.mrt" >/dev/null; fi
   if has bird; then birdc -s "$WORK/bird/bird.ctl" "mrt dump table \"master4\" to \"$WORK/bird/rib-$1.mrt\"" >/dev/null; fi
   log "RIB dump '$1' requested (FRR, BIRD); GoBGP dumps by itself every 60 s"
@@ -171,20 +178,33 @@ established() { # number of Established sessions over all collectors
   echo $n
 }
 
-sleep_until $((T0 - 2)); status baseline
+# FRR and BIRD dump their RIB every 30 s from T0+10 on, so dumps fall inside the update
+# files and between the phases (while AS65003 and AS65001 are down, during the mass
+# withdrawal, between the cut and the disconnection, after the foreign origin appears).
+NEXT_RIB=10
+at() { # offset: wait for T0+offset, taking every RIB dump due before it
+  while [ "$NEXT_RIB" -le "$1" ] && [ "$NEXT_RIB" -le "$END" ]; do
+    sleep_until $((T0 + NEXT_RIB)); rib_dump "$(printf 't%03d' "$NEXT_RIB")"; NEXT_RIB=$((NEXT_RIB + 30))
+  done
+  sleep_until $((T0 + $1))
+}
+END=330
+
+at -2; status baseline
 log "baseline: $(established) sessions Established (expected $((6 * ${#IMPLS[@]})))"
 
-sleep_until $((T0 + 40)); rib_dump baseline
-sleep_until $((T0 + 60)); log "session reset: stopping AS65003"; stop_bg exabgp-65003
-sleep_until $((T0 + 80)); log "session reset: restarting AS65003"; start_speaker 65003
-sleep_until $((T0 + 90)); status after-reset
+at 60; log "session reset: stopping AS65003"; stop_bg exabgp-65003
+at 80; log "session reset: restarting AS65003"; start_speaker 65003
+at 90; status after-reset
 log "after reset: $(established) sessions Established (expected $((6 * ${#IMPLS[@]})))"
 log "mass withdrawal AS65004 at T0+120, re-announce T0+140 (speaker-driven)"
-sleep_until $((T0 + 170)); status before-cut
-log "upstream cut at T0+180..182, disconnection T0+240..245 (speaker-driven)"
-sleep_until $((T0 + 220)); rib_dump after-cut
-sleep_until $((T0 + 280)); rib_dump end
-sleep_until $((T0 + 300)); status end
+at 170; status before-cut
+at 180; log "upstream cut: AS65001's session drops (stopping it); AS65002/65003 switch to 64520 at T0+181/182"
+stop_bg exabgp-65001
+at 200; log "AS65001 comes back without the flagged prefixes"; start_speaker 65001
+log "disconnection T0+270..275, foreign origin AS64666 for 192.0.2.0/24 at T0+300 (speaker-driven)"
+at 260; status before-disconnection
+at "$END"; status end
 
 # ---------------------------------------------------------------- close the dumps
 # Close every updates dump while all sessions are still up, so the files end

@@ -14,8 +14,13 @@ Scenario (seconds relative to T0, see scripts/lab/README / samples/lab/README):
   120 .. 140 (65004 only) every background route and the 3 flagged prefixes
              withdrawn, re-announced at 140
   180 + k    peers whose flagged path went via AS64510 switch to AS64520
-             (k = 0,1,2 for the 1st, 2nd, 3rd such peer)
-  240 + k    every peer withdraws the 3 flagged prefixes (k = peer index 0..5)
+             (k = 1, 2 for the 2nd and 3rd such peer)
+  180 .. 200 (--drop-at-cut, 65001) ExaBGP process stopped by run-lab.sh at the
+             cut and restarted 20 s later: it comes back without the flagged
+             prefixes and never withdraws them
+  270 + k    every peer withdraws the 3 flagged prefixes (k = peer index 0..5)
+  300        (--foreign-origin, 65005) announces 192.0.2.0/24 originated by
+             AS64666, not AS64500: a foreign origin, not a restoration
   churn      one churn prefix per peer, attribute change every 15 s, withdrawn
              every 4th slot; never stops
 """
@@ -27,6 +32,9 @@ import time
 
 FLAGGED = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]
 N_BACKGROUND = 300
+DISCONNECT = 270.0        # peer k withdraws the flagged prefixes at T0+DISCONNECT+k
+FOREIGN = 300.0           # the foreign origin appears at T0+FOREIGN
+FOREIGN_ORIGIN = 64666
 
 
 def background_prefixes():
@@ -47,7 +55,11 @@ def main():
                     help="flagged path after the upstream cut, underscore separated ('-' or empty: unchanged)")
     ap.add_argument("--cut-offset", type=float, default=0.0)
     ap.add_argument("--mass-withdraw", action="store_true")
-    ap.add_argument("--end", type=float, default=330.0,
+    ap.add_argument("--drop-at-cut", action="store_true",
+                    help="no flagged prefixes from T0+185 on (the session is down T0+180..200)")
+    ap.add_argument("--foreign-origin", action="store_true",
+                    help="announce 192.0.2.0/24 from AS64666 from T0+300 on")
+    ap.add_argument("--end", type=float, default=360.0,
                     help="stop issuing commands after T0+end")
     a = ap.parse_args()
 
@@ -65,12 +77,18 @@ def main():
                 origin = 64600 + (j % 50)
                 routes[p] = "next-hop %s origin igp as-path [ %d %d %d ]" % (
                     nh, a.asn, a.transit, origin)
-            if rel < 240.0 + a.index:
+            # The dropped peer's flagged routes stay "wanted" until after its process is
+            # stopped at T0+180, so it never sends their withdrawal: they just vanish.
+            keep = not (a.drop_at_cut and rel >= 185.0)
+            if keep and rel < DISCONNECT + a.index:
                 path = a.flag_path
                 if a.cut_path and rel >= 180.0 + a.cut_offset:
                     path = a.cut_path
                 for p in FLAGGED:
                     routes[p] = "next-hop %s origin igp as-path [ %d %s ]" % (nh, a.asn, path)
+            if a.foreign_origin and rel >= FOREIGN:
+                routes[FLAGGED[0]] = "next-hop %s origin igp as-path [ %d %d ]" % (
+                    nh, a.asn, FOREIGN_ORIGIN)
         # churn: slot of 15 s, phase-shifted per peer
         slot = int((rel + 1000.0 + 2.0 * a.index) // 15.0)
         if slot % 4 != 3:
