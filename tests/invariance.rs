@@ -28,26 +28,37 @@ fn records(dir: &Path) -> Vec<Record> {
         .filter(|p| p.to_string_lossy().ends_with(".bz2"))
         .collect();
     files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let mut data = Vec::new();
-        bzip2::read::MultiBzDecoder::new(std::fs::File::open(&f).expect("open"))
-            .read_to_end(&mut data)
-            .expect("the sample decompresses");
-        let mut at = 0;
-        while at + 12 <= data.len() {
-            let secs = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"));
-            let len = u32::from_be_bytes(data[at + 8..at + 12].try_into().expect("4 bytes"));
-            let end = at + 12 + len as usize;
-            assert!(end <= data.len(), "{}: a whole record", f.display());
-            out.push(Record {
-                secs: i64::from(secs),
-                bytes: data[at..end].to_vec(),
-            });
-            at = end;
-        }
-    }
+    let out: Vec<Record> = files.iter().flat_map(|f| records_of(f)).collect();
     assert!(out.len() > 1000, "the sample has records");
+    out
+}
+
+/// The records of one MRT file (bzip2, gzip or raw), in file order.
+fn records_of(f: &Path) -> Vec<Record> {
+    let file = std::fs::File::open(f).expect("open");
+    let mut data = Vec::new();
+    let name = f.to_string_lossy();
+    if name.ends_with(".bz2") {
+        bzip2::read::MultiBzDecoder::new(file).read_to_end(&mut data)
+    } else if name.ends_with(".gz") {
+        flate2::read::MultiGzDecoder::new(file).read_to_end(&mut data)
+    } else {
+        std::io::BufReader::new(file).read_to_end(&mut data)
+    }
+    .expect("the sample decompresses");
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 12 <= data.len() {
+        let secs = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"));
+        let len = u32::from_be_bytes(data[at + 8..at + 12].try_into().expect("4 bytes"));
+        let end = at + 12 + len as usize;
+        assert!(end <= data.len(), "{}: a whole record", f.display());
+        out.push(Record {
+            secs: i64::from(secs),
+            bytes: data[at..end].to_vec(),
+        });
+        at = end;
+    }
     out
 }
 
@@ -66,17 +77,16 @@ fn archive_name(secs: i64) -> String {
     t.format("updates.%Y%m%d.%H%M.bz2").to_string()
 }
 
-/// The records cut into files of `minutes` (by record time), written into `dir` with names
-/// from `name(index, start)`. Like a collector rotating its files, a quiet interval still
-/// gets its (empty) file: a missing one is a hole. Returns the paths in time order.
+/// The records cut into files of `span` seconds (by record time), written into `dir` with
+/// names from `name(index, start)`. Like a collector rotating its files, a quiet interval
+/// still gets its (empty) file: a missing one is a hole. Returns the paths in time order.
 fn cut(
     records: &[Record],
-    minutes: i64,
+    span: i64,
     dir: &Path,
     name: &dyn Fn(usize, i64) -> String,
 ) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).expect("mkdir");
-    let span = minutes * 60;
     let mut groups: Vec<(i64, Vec<&Record>)> = Vec::new();
     for r in records {
         let start = r.secs - r.secs.rem_euclid(span);
@@ -110,9 +120,10 @@ fn verdict(args: &[&str]) -> (Vec<String>, Vec<String>) {
         .map(|e| {
             let ev = &e["evidence"];
             format!(
-                "{} {} up={} prefix={} peers {}→{} of {}",
+                "{} {} bounds={} up={} prefix={} peers {}→{} of {}",
                 e["event"],
                 e["time"],
+                e["time_bounds"],
                 e["upstream"],
                 e["prefix"],
                 ev["peers_before"],
@@ -144,6 +155,24 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// `paths` in a fixed shuffled order: i ↦ (i·k + 3) mod n with k coprime to n, a permutation.
+fn shuffle(paths: &[String]) -> Vec<String> {
+    let n = paths.len();
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let k = (7..).find(|k| gcd(*k, n) == 1).expect("a coprime");
+    let out: Vec<String> = (0..n).map(|i| paths[(i * k + 3) % n].clone()).collect();
+    let mut sorted = out.clone();
+    sorted.sort();
+    assert_eq!(sorted, paths, "a permutation of sorted paths");
+    assert_ne!(out, paths, "shuffled");
+    out
+}
+
 /// Every variant of one collector's update files gives the verdict of the files as published.
 fn assert_invariant(sample_dir: &str, asn: &str) {
     let src = PathBuf::from(sample(sample_dir));
@@ -164,7 +193,7 @@ fn assert_invariant(sample_dir: &str, asn: &str) {
     let layout = |name: &str| tmp.path().join(name).join(below);
     for minutes in [1, 5, 60] {
         let dir = layout(&format!("cut{minutes}"));
-        cut(&recs, minutes, &dir, &|_, start| archive_name(start));
+        cut(&recs, minutes * 60, &dir, &|_, start| archive_name(start));
         assert_eq!(
             with(&[s(&dir)], &[]),
             published,
@@ -182,7 +211,7 @@ fn assert_invariant(sample_dir: &str, asn: &str) {
 
     // Names without a time, numbered against time order: each file is a stream of its own.
     let untimed = tmp.path().join("untimed");
-    let files = cut(&recs, 5, &untimed, &|i, _| {
+    let files = cut(&recs, 5 * 60, &untimed, &|i, _| {
         format!("dump-{:04}.mrt.bz2", 9999 - i)
     });
     assert!(files.len() > 10);
@@ -199,9 +228,7 @@ fn assert_invariant(sample_dir: &str, asn: &str) {
         .map(|e| s(&e.expect("entry").path()))
         .collect();
     paths.sort();
-    let n = paths.len();
-    let shuffled: Vec<String> = (0..n).map(|i| paths[(i * 7 + 3) % n].clone()).collect();
-    assert_ne!(shuffled, paths);
+    let shuffled = shuffle(&paths);
     assert_eq!(
         with(&shuffled, &[]),
         published,
@@ -219,33 +246,145 @@ fn the_mccolo_verdict_does_not_depend_on_how_files_are_cut_named_or_ordered() {
     assert_invariant(MCCOLO, "26780");
 }
 
-/// Each loss is dated by the message that made it true: with no residual allowed, the last
-/// route in its evidence ends at the event's time.
+/// The lab's collections, written by real daemons (GoBGP rotating its update file every 60 s,
+/// FRR and BIRD writing one; RIB dumps every 30 s falling inside them; a session that drops
+/// without a STATE record at GoBGP): their message files re-cut every 20 s under names without
+/// a time, each as one file, and the pieces given one by one in a shuffled order, with the RIB
+/// dumps as they are, give the verdict of the files as written.
 #[test]
-fn loss_events_are_dated_by_the_message_that_made_them_true() {
-    let r = scan(&[
-        "--asn",
-        "17557",
-        "--min-duration",
-        "0s",
-        "--max-residual",
-        "0",
-        &sample(YOUTUBE_DAY),
-    ]);
-    let losses: Vec<&Value> = r
-        .events
-        .iter()
-        .filter(|e| e["event"] == "upstream_lost" || e["event"] == "prefix_dark")
-        .collect();
-    assert!(losses.len() >= 5, "{}", losses.len());
-    for e in losses {
+fn the_lab_verdicts_do_not_depend_on_how_files_are_cut_named_or_ordered() {
+    for implementation in ["gobgp", "frr", "bird"] {
+        let src = PathBuf::from(sample(&format!("lab/{implementation}")));
+        let mut ribs = Vec::new();
+        let mut streams = Vec::new();
+        for entry in std::fs::read_dir(&src).expect("lab folder") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            match name {
+                Some(n) if n.starts_with("rib.") => ribs.push(path),
+                Some(n) if n.ends_with(".mrt.gz") => streams.push(path),
+                _ => {}
+            }
+        }
+        streams.sort();
+        assert!(!ribs.is_empty() && !streams.is_empty(), "{implementation}");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let with = |paths: &[String]| {
+            let mut args = vec!["--asn", "64500", "--min-duration", "0s"];
+            args.extend(paths.iter().map(String::as_str));
+            verdict(&args)
+        };
+        let published = with(&[s(&src)]);
+        assert!(published.0.len() >= 2, "{implementation}: {published:?}");
+        // Each variant is a folder named like the collection, so the collector keeps its name.
+        let variant = |name: &str| {
+            let dir = tmp.path().join(name).join(implementation);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            for rib in &ribs {
+                std::fs::copy(rib, dir.join(rib.file_name().expect("name"))).expect("copy");
+            }
+            dir
+        };
+
+        let cut20 = variant("cut20");
+        for (k, stream) in streams.iter().enumerate() {
+            cut(&records_of(stream), 20, &cut20, &|i, _| {
+                format!("stream{k}-piece-{:04}.mrt.bz2", 9999 - i)
+            });
+        }
         assert_eq!(
-            e["time"],
-            e["last_route"]["until"],
-            "{}",
-            serde_json::to_string(e).unwrap_or_default()
+            with(&[s(&cut20)]),
+            published,
+            "{implementation} re-cut every 20 s"
+        );
+
+        let one = variant("one");
+        for (k, stream) in streams.iter().enumerate() {
+            let recs = records_of(stream);
+            write_bz2(
+                &one.join(format!("stream{k}.mrt.bz2")),
+                &recs.iter().collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(
+            with(&[s(&one)]),
+            published,
+            "{implementation}, each stream one file"
+        );
+
+        let mut paths: Vec<String> = std::fs::read_dir(&cut20)
+            .expect("cut20")
+            .map(|e| s(&e.expect("entry").path()))
+            .collect();
+        paths.sort();
+        let shuffled = shuffle(&paths);
+        assert_eq!(
+            with(&shuffled),
+            published,
+            "{implementation}, files in a shuffled order"
         );
     }
+}
+
+/// Each loss is dated by the message that made it true: with no residual allowed, the latest
+/// route in its evidence ends at the event's time, unless the moment is not in the data; then
+/// the event carries `time_bounds` and its time is their end. On every real collection here.
+#[test]
+fn loss_events_are_dated_by_the_message_that_made_them_true() {
+    let collections = [
+        (YOUTUBE_DAY, "17557"),
+        (MCCOLO, "26780"),
+        ("lab/gobgp", "64500"),
+        ("lab/frr", "64500"),
+        ("lab/bird", "64500"),
+    ];
+    let mut exact = 0;
+    let mut bounded = 0;
+    for (dir, asn) in collections {
+        let r = scan(&[
+            "--asn",
+            asn,
+            "--min-duration",
+            "0s",
+            "--max-residual",
+            "0",
+            &sample(dir),
+        ]);
+        for e in r.events.iter().filter(|e| {
+            ["upstream_lost", "prefix_dark", "disconnected"]
+                .contains(&e["event"].as_str().unwrap_or(""))
+        }) {
+            let json = serde_json::to_string(e).unwrap_or_default();
+            let ends: Vec<&Value> = match e.get("last_seen_via") {
+                Some(via) => via
+                    .as_object()
+                    .map(|m| m.values().map(|r| &r["until"]).collect())
+                    .unwrap_or_default(),
+                None => vec![&e["last_route"]["until"]],
+            };
+            let latest = ends
+                .iter()
+                .filter_map(|u| u.as_str())
+                .max()
+                .unwrap_or_else(|| panic!("{dir}: an until in {json}"));
+            match e.get("time_bounds").and_then(Value::as_array) {
+                None => {
+                    assert_eq!(e["time"], latest, "{dir}: {json}");
+                    exact += 1;
+                }
+                Some(b) => {
+                    assert_eq!(e["time"], b[1], "{dir}: {json}");
+                    assert!(b[0].as_str() <= b[1].as_str(), "{dir}: {json}");
+                    bounded += 1;
+                }
+            }
+        }
+    }
+    assert!(exact >= 10, "{exact} exact");
+    assert!(
+        bounded >= 1,
+        "the lab's drop without a STATE record is bounded"
+    );
 }
 
 /// The routing state of every session (all prefixes) after the sample's RIB and every update
