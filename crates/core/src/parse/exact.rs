@@ -37,6 +37,7 @@ pub const BAD_MP_REACH: &str = "UPDATE with a malformed MP_REACH_NLRI attribute:
 pub const BAD_ATTRIBUTES: &str = "UPDATE whose path attributes overrun their block (no trustworthy path or next hop): its announcements were skipped";
 pub const RIB_CUT_ENTRY: &str = "TABLE_DUMP_V2 RIB record with an entry that runs past the record's end: that entry and the ones after it were skipped";
 pub const RIB_UNKNOWN_PEER: &str = "TABLE_DUMP_V2 RIB entry naming a peer missing from the PEER_INDEX_TABLE: the entry was skipped";
+pub const BAD_NEXT_HOP: &str = "UPDATE whose MP_REACH_NLRI next hop has a length no unicast next hop has: its announcements were skipped";
 pub const BAD_MARKER: &str =
     "BGP4MP message whose BGP marker is not all ones (a garbled message): the record was skipped";
 pub const RIB_BAD_ATTRIBUTES: &str =
@@ -156,6 +157,17 @@ impl UpdateReading {
         let reason = if reach { BAD_MP_REACH } else { BAD_MP_UNREACH };
         let (next_hop, nlri) = if reach {
             let nh_len = v.get(3).map_or(0, |n| usize::from(*n));
+            // IPv4 next hops are 4 bytes (16 or 32 for IPv6 ones, RFC 8950); IPv6 16 or 32
+            // (RFC 2545). Any other length shifts the NLRI: what follows would be read as
+            // prefixes that were never announced (found by tests/fuzz.rs: 16 → 17 read one
+            // real announcement as 401:4c5b:e000::/40 with exit 0; bgpdump skips it).
+            if !matches!(
+                (afi, nh_len),
+                (Afi::Ipv4, 4 | 16 | 32) | (Afi::Ipv6, 16 | 32)
+            ) {
+                self.problems.push(BAD_NEXT_HOP);
+                return Mp::Ours(mp_nlri(afi, None, Vec::new()));
+            }
             (v.get(4..4 + nh_len).and_then(next_hop), v.get(5 + nh_len..))
         } else {
             (None, v.get(3..))
@@ -445,6 +457,33 @@ mod tests {
         r.apply(&mut msg);
         assert!(msg.announced_prefixes.is_empty());
         assert_eq!(texts(&msg.withdrawn_prefixes), ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn a_next_hop_of_an_impossible_length_drops_the_announcements() {
+        // MP_REACH_NLRI IPv6 unicast: next hop 2001:db8::1 (16 bytes), reserved 0, 2001::/16
+        // and 2002::/16; then the same with the next-hop length damaged to 17, which shifted
+        // reads as the one prefix 110:2002::/32.
+        let mut attr = vec![0x80, 14, 27, 0, 2, 1, 16, 0x20, 0x01, 0x0d, 0xb8];
+        attr.extend_from_slice(&[0; 11]);
+        attr.extend_from_slice(&[1, 0, 16, 0x20, 0x01, 16, 0x20, 0x02]);
+        let update = |attr: &[u8]| {
+            let mut u = vec![0, 0, 0, attr.len() as u8];
+            u.extend_from_slice(attr);
+            let mut msg = BgpUpdateMessage::default();
+            let r = read_update(4, &body(&u)).expect("a plain UPDATE");
+            let problems = r.problems.clone();
+            r.apply(&mut msg);
+            let reach = msg
+                .attributes
+                .get_reachable_nlri()
+                .map(|n| texts(&n.prefixes));
+            (problems, reach)
+        };
+        let both = vec!["2001::/16".to_string(), "2002::/16".to_string()];
+        assert_eq!(update(&attr), (vec![], Some(both)));
+        attr[6] = 17;
+        assert_eq!(update(&attr), (vec![BAD_NEXT_HOP], None));
     }
 
     #[test]
