@@ -293,7 +293,7 @@ def replay(lines, t0):
     def snap():
         r = {}
         for pfx in FLAGGED:
-            paths = [(k[0], v) for k, v in rib.items() if k[2] == pfx]
+            paths = [(k[0], v) for k, v in rib.items() if k[2] == pfx and v.split()[-1] == ORIGIN]
             r[pfx] = (len(paths), sum(1 for _, v in paths if "64510" in v.split()),
                       sum(1 for _, v in paths if "64520" in v.split()))
         r["routes"] = len(rib)
@@ -533,7 +533,7 @@ def readme(out):
                 ", ".join("%s %d" % kv for kv in sorted(cnt.items()))))
         w("")
         msgfiles = message_files(parsed)
-        msgfile = ", ".join("`%s`" % m for m in msgfiles) if len(msgfiles) < 3 else "the %d `updates.*` files in name order" % len(msgfiles)
+        msgfile = ", ".join("`%s`" % m for m in msgfiles) if len(msgfiles) < 3 else "the %d `updates.*` files" % len(msgfiles)
         msglines = [l for m in msgfiles for l in parsed[m]]
         f = analyse_messages(msglines, t0)
         if "updates.mrt.gz" in parsed and msgfiles != ["updates.mrt.gz"]:
@@ -599,7 +599,7 @@ def readme(out):
           " another origin do not count): AS64510 left the last flagged path at %s; the last flagged"
           " route disappeared at %s." % (msgfile, fmt_ts(gone10, t0), fmt_ts(gone_fl, t0)))
         w("")
-        w("  Flagged-prefix visibility (peers with a route / via 64510 / via 64520, identical for the"
+        w("  Flagged-prefix visibility (peers with a route from AS64500 / via 64510 / via 64520, identical for the"
           " 3 prefixes: %s) and total routes held, at checkpoints:" % (
               "yes" if all(len({v[p] for p in FLAGGED}) == 1 for v in vis.values()) else "NO"))
         w("")
