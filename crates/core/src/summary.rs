@@ -179,3 +179,114 @@ fn run_lines(run: Vec<&Gap>) -> Vec<String> {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary of `files` (collector, path, in reading order) and `gaps` (path, problem).
+    fn summary(files: &[(&str, &str)], gaps: &[(&str, &str)]) -> RunSummary {
+        let collector_of = |path: &str| {
+            files
+                .iter()
+                .find(|(_, p)| *p == path)
+                .map_or("?", |(c, _)| *c)
+                .to_string()
+        };
+        RunSummary {
+            kind: "summary".into(),
+            schema_version: SCHEMA_VERSION,
+            tool: String::new(),
+            asns: Vec::new(),
+            extra_prefixes: Vec::new(),
+            collectors: Vec::new(),
+            collectors_without_rib: Vec::new(),
+            partial_baseline: false,
+            files_read: 0,
+            records: 0,
+            elements: 0,
+            truncated_records: 0,
+            salvaged_withdrawals: 0,
+            salvaged_announcements: 0,
+            first_time: None,
+            last_time: None,
+            gaps: gaps
+                .iter()
+                .map(|(file, problem)| Gap {
+                    collector: collector_of(file),
+                    file: (*file).into(),
+                    problem: format!("{file}: {problem}"),
+                })
+                .collect(),
+            unparsed_records: 0,
+            incomplete_input: !gaps.is_empty(),
+            sessions: 0,
+            full_feed_sessions: 0,
+            events: BTreeMap::new(),
+            pending_at_end: Vec::new(),
+            thresholds: Thresholds::new(&DetectRules::default(), &EligibilityRules::default()),
+            elapsed_secs: 0.0,
+            files: files
+                .iter()
+                .map(|(collector, path)| FileReport {
+                    path: (*path).into(),
+                    collector: (*collector).into(),
+                    kind: FileKind::Updates,
+                    stats: FileStats::default(),
+                })
+                .collect(),
+        }
+    }
+
+    const FILES: [(&str, &str); 6] = [
+        ("rv2", "c/u1.bz2"),
+        ("rv2", "c/u2.bz2"),
+        ("rv2", "c/u3.bz2"),
+        ("rv2", "c/u4.bz2"),
+        ("rv2", "c/u5.bz2"),
+        ("rrc00", "c/r1.gz"),
+    ];
+
+    fn not_found(file: &str) -> String {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        format!("HTTP 404 for http://archive/{name}")
+    }
+
+    #[test]
+    fn consecutive_files_missing_alike_are_one_line() {
+        let problems: Vec<(&str, String)> = ["c/u2.bz2", "c/u3.bz2", "c/u4.bz2"]
+            .iter()
+            .map(|f| (*f, not_found(f)))
+            .collect();
+        let gaps: Vec<(&str, &str)> = problems.iter().map(|(f, p)| (*f, p.as_str())).collect();
+        assert_eq!(
+            summary(&FILES, &gaps).gap_lines(),
+            ["rv2: 3 consecutive files from c/u2.bz2 to u4.bz2: HTTP 404 for http://archive/*"]
+        );
+    }
+
+    #[test]
+    fn fewer_than_a_run_or_different_reasons_or_collectors_stay_apart() {
+        // Two alike: each its own line.
+        let two = [("c/u2.bz2", "cut short"), ("c/u3.bz2", "cut short")];
+        assert_eq!(
+            summary(&FILES, &two).gap_lines(),
+            ["c/u2.bz2: cut short", "c/u3.bz2: cut short"]
+        );
+        // Three in a row, but the middle one failed otherwise.
+        let mixed = [
+            ("c/u2.bz2", "cut short"),
+            ("c/u3.bz2", "bad CRC"),
+            ("c/u4.bz2", "cut short"),
+        ];
+        assert_eq!(summary(&FILES, &mixed).gap_lines().len(), 3);
+        // Alike, but not next to each other in the collector's files, or of another collector.
+        let apart = [
+            ("c/u1.bz2", "cut short"),
+            ("c/u3.bz2", "cut short"),
+            ("c/u5.bz2", "cut short"),
+            ("c/r1.gz", "cut short"),
+        ];
+        assert_eq!(summary(&FILES, &apart).gap_lines().len(), 4);
+    }
+}
