@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cutoff, sample};
+use common::{cutoff, sample, test_cache};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -89,7 +89,10 @@ impl Mon {
 
     fn command(&self, extra: &[&str]) -> Command {
         let mut c = Command::new(assert_cmd::cargo::cargo_bin("cutoff"));
-        c.arg("monitor")
+        // Away from the developer's cache, as `cutoff()` (an AS-name list there names ASes).
+        c.env_remove("CACHE_DIRECTORY")
+            .env("XDG_CACHE_HOME", test_cache())
+            .arg("monitor")
             .arg("--config")
             .arg(self.path("monitor.toml"))
             .args(extra)

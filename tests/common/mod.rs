@@ -93,9 +93,14 @@ pub fn bgpdump_lines(bin: &Path, file: &Path) -> Vec<String> {
 /// `cutoff names fetch` stored): the default cache is a folder of this test process's.
 pub fn cutoff() -> Command {
     let mut c = Command::cargo_bin("cutoff").expect("the cutoff binary is built");
-    let cache = std::env::temp_dir().join(format!("cutoff-test-cache-{}", std::process::id()));
-    c.env_remove("CACHE_DIRECTORY").env("XDG_CACHE_HOME", cache);
+    c.env_remove("CACHE_DIRECTORY")
+        .env("XDG_CACHE_HOME", test_cache());
     c
+}
+
+/// The default cache every test's `cutoff` gets: a folder of this test process's.
+pub fn test_cache() -> PathBuf {
+    std::env::temp_dir().join(format!("cutoff-test-cache-{}", std::process::id()))
 }
 
 pub struct ScanResult {
