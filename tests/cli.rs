@@ -560,11 +560,14 @@ fn run_readme_command(line: &str, tmp: &std::path::Path) -> String {
         Some((c, f)) => (c, Some(f.trim())),
         None => (line, None),
     };
-    let mut args: Vec<String> = command
-        .split_whitespace()
-        .map(|a| {
+    // The file after `--partial` is written there, and found there by later commands.
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let mut args: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
             let in_tmp = tmp.join(a);
-            if in_tmp.exists() {
+            if in_tmp.exists() || (i > 0 && words[i - 1] == "--partial") {
                 in_tmp.display().to_string()
             } else {
                 a.to_string()

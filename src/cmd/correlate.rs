@@ -242,9 +242,9 @@ mod tests {
             "3d",
         ])
         .expect("parses");
-        assert_eq!(parsed.scan.telemetry.window, 3 * 86_400);
+        assert_eq!(parsed.scan.out.telemetry.window, 3 * 86_400);
         assert_eq!(
-            parsed.scan.telemetry.telemetry.as_deref(),
+            parsed.scan.out.telemetry.telemetry.as_deref(),
             Some(std::path::Path::new("spam.csv"))
         );
         assert_eq!(parsed.scan.read.asns, vec![26780]);

@@ -5,6 +5,7 @@
 pub mod correlate;
 pub mod dump;
 pub mod fetch;
+pub mod merge;
 pub mod monitor;
 pub mod names;
 pub mod problems;
@@ -46,6 +47,22 @@ pub enum Command {
     /// per upstream; the default on a terminal) or JSON Lines (with prefixes and peers not
     /// counted, then the run summary). Reads the same input and takes the same thresholds as `scan`.
     Timeline(Box<scan::TimelineArgs>),
+    /// Join the partials of a scan cut into partitions (`scan --partial`) into the scan's result.
+    ///
+    /// Prints exactly what `cutoff scan` over all the partitions' files prints (but the time
+    /// it took), whatever the partitioning: by collector, by RIB, by hour or uneven
+    /// (docs/PARTIALS.md). Takes the output flags of `scan`. When a partition was read
+    /// without prefixes the partitions before it learned, prints one `reread` JSON line per
+    /// partition to read again (with `--known-prefix`) and exits 2. Exit status: as `scan`.
+    Merge(Box<merge::MergeArgs>),
+    /// Cut an archive scan into partitions: per collector, stretches of its files (JSON Lines).
+    ///
+    /// Finds the files as `scan --from --to` does (listings, not names) and prints one line per
+    /// partition: its id, collector, stretch, and files (URL, place in the cache, kind, start,
+    /// known gaps). Each line, saved to a file, is read on any machine with `cutoff scan --asn …
+    /// --from … --to … --partition LINE.json --partial OUT.parquet`; `cutoff merge` joins the
+    /// partials (docs/PARTIALS.md). Exit status: 0 fine; 2 usage error; 3 gaps in the archive.
+    Plan(Box<merge::PlanArgs>),
     /// Print the routing messages behind a claim (bgpdump -m format by default).
     Dump(dump::DumpArgs),
     /// Did spam fall when the AS was cut off? Correlate scan events with spam telemetry.
@@ -109,6 +126,8 @@ fn run(command: Command) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Scan(args) => scan::run(*args),
         Command::Timeline(args) => scan::run_timeline(*args),
+        Command::Merge(args) => merge::run(*args),
+        Command::Plan(args) => merge::run_plan(*args),
         Command::Dump(args) => dump::run(args),
         Command::Correlate(args) => correlate::run_cli(args),
         Command::Fetch(args) => fetch::run_fetch(args),

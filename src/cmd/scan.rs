@@ -101,6 +101,31 @@ pub struct ReadArgs {
 pub struct ScanArgs {
     #[command(flatten)]
     pub read: ReadArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Read the input as one partition of a larger scan and write what the detector needs
+    /// from it to this Parquet file, judging nothing; `cutoff merge` joins the partitions'
+    /// files into exactly this scan's result (docs/PARTIALS.md).
+    #[arg(
+        long,
+        value_name = "OUT.parquet",
+        conflicts_with_all = ["format", "exit_code", "report", "as_names", "telemetry", "control"]
+    )]
+    pub partial: Option<PathBuf>,
+    /// With --partial: read the archive files of this partition (a line `cutoff plan` printed,
+    /// in a file) into the cache, instead of planning from --from/--to, which stay the range
+    /// of the whole scan.
+    #[arg(long, value_name = "FILE", requires = "partial")]
+    pub partition: Option<PathBuf>,
+    /// With --partial: a prefix the partitions before this one saw a watched AS originate,
+    /// watched from the start (repeatable). `cutoff merge` says which, when they are needed.
+    #[arg(long = "known-prefix", value_name = "PREFIX", requires = "partial")]
+    pub known_prefixes: Vec<Prefix>,
+}
+
+/// What to do with a scan's result: the flags `scan` and `merge` share.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
     /// Output format (default: table on a terminal, jsonl otherwise).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
@@ -254,34 +279,57 @@ impl ReadArgs {
 
 pub fn run(args: ScanArgs) -> Result<ExitStatus> {
     let mut plan = args.read.plan()?;
+    if let Some(out) = &args.partial {
+        let partition = args.partition.as_deref();
+        return crate::cmd::merge::write_partial(
+            &args.read,
+            &mut plan,
+            partition,
+            &args.known_prefixes,
+            out,
+        );
+    }
+    let cache = args.read.archive.cache.root();
+    let out = &args.out;
+    present(out, &mut plan, cache, |plan, gaps_on_stdout| {
+        run_reporting_problems(&args.read, plan, gaps_on_stdout)
+    })
+}
+
+/// Run a scan (by `run_scan`, told whether stdout will list the gaps) and present its
+/// result as `out` asks: the report, correlation, events and summary, the exit status.
+pub fn present(
+    out: &OutputArgs,
+    plan: &mut ScanPlan,
+    cache: Option<PathBuf>,
+    run_scan: impl FnOnce(&mut ScanPlan, bool) -> Result<ScanOutcome>,
+) -> Result<ExitStatus> {
     // The report's charts need the visibility timeline.
-    plan.timeline = args.report.is_some();
+    plan.timeline = out.report.is_some();
     // Bad telemetry or names stop the run before the scan, not after it.
-    let telemetry = cutoff_correlate::Prepared::load(&args.telemetry.options())?;
-    if args.as_names.is_some() && args.report.is_none() {
+    let telemetry = cutoff_correlate::Prepared::load(&out.telemetry.options())?;
+    if out.as_names.is_some() && out.report.is_none() {
         return Err(
             UsageError::Invalid("--as-names is for the report: add --report DIR".into()).into(),
         );
     }
     // --as-names wins; else the list `cutoff names fetch` cached (the archives' cache).
-    let (names, names_file) = match &args.report {
-        Some(_) => {
-            crate::cmd::names::for_report(args.as_names.as_deref(), args.read.archive.cache.root())?
-        }
+    let (names, names_file) = match &out.report {
+        Some(_) => crate::cmd::names::for_report(out.as_names.as_deref(), cache)?,
         None => Default::default(),
     };
-    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+    let format = out.format.unwrap_or(if std::io::stdout().is_terminal() {
         OutputFormat::Table
     } else {
         OutputFormat::Jsonl
     });
     // The table and Markdown list the gaps in their summary: stderr does not repeat them.
     let gaps_on_stdout = matches!(format, OutputFormat::Table | OutputFormat::Markdown);
-    let outcome = run_reporting_problems(&args.read, &mut plan, gaps_on_stdout)?;
+    let outcome = run_scan(plan, gaps_on_stdout)?;
     let correlations = telemetry.as_ref().map(|t| t.report_scan(&outcome.events));
     let correlation_incomplete = correlations.as_ref().is_some_and(|c| c.incomplete());
     // The report first: a reader of stdout that stops early must not cost it.
-    if let Some(dir) = &args.report {
+    if let Some(dir) = &out.report {
         let spam = telemetry.as_ref().zip(correlations.clone()).map(|(t, c)| {
             cutoff_report::input::SpamInput {
                 series: t.series.clone(),
@@ -307,14 +355,14 @@ pub fn run(args: ScanArgs) -> Result<ExitStatus> {
         cutoff_report::write_report(&input, dir)?;
     }
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    output::write(&mut out, format, &outcome.events, &outcome.summary)?;
+    let mut stdout = stdout.lock();
+    output::write(&mut stdout, format, &outcome.events, &outcome.summary)?;
     if let Some(c) = &correlations {
-        cutoff_correlate::write_after_scan(&mut out, format, c)?;
+        cutoff_correlate::write_after_scan(&mut stdout, format, c)?;
     }
     let status = if outcome.summary.incomplete_input || correlation_incomplete {
         ExitStatus::IncompleteInput
-    } else if args.exit_code && !outcome.events.is_empty() {
+    } else if out.exit_code && !outcome.events.is_empty() {
         ExitStatus::EventsFound
     } else {
         ExitStatus::Success
@@ -342,7 +390,7 @@ fn warn_if_range_misses_the_data(plan: &ScanPlan, summary: &cutoff_core::summary
 /// Run the plan (first planning and starting the downloads in archive mode), then say on
 /// stderr what went wrong with the files, once: unless stdout lists the gaps, one line per
 /// gap or run of consecutive gaps alike (a month offline is not thousands of lines).
-fn run_reporting_problems(
+pub(crate) fn run_reporting_problems(
     args: &ReadArgs,
     plan: &mut ScanPlan,
     gaps_on_stdout: bool,
@@ -453,7 +501,7 @@ impl Drop for ScanProgress {
 
 /// Archive mode: plan the files of [from, to] from the archives' listings and start
 /// downloading them; the readers wait for each.
-fn plan_archive(args: &ReadArgs, plan: &mut ScanPlan) -> Result<Downloads> {
+pub(crate) fn plan_archive(args: &ReadArgs, plan: &mut ScanPlan) -> Result<Downloads> {
     let (Some(from), Some(to)) = (args.from, args.to) else {
         return Err(
             UsageError::Invalid("--from and --to are needed to read the archives".into()).into(),

@@ -12,4 +12,5 @@ pub mod fetch;
 pub mod layout;
 pub mod names;
 pub mod options;
+pub mod partition;
 pub mod source;

@@ -92,6 +92,12 @@ impl Watch {
         }
     }
 
+    /// Every prefix inserted, in order (IPv4 first).
+    pub fn prefixes(&self) -> Vec<Prefix> {
+        let v4 = self.v4.iter().map(Prefix::V4);
+        v4.chain(self.v6.iter().map(Prefix::V6)).collect()
+    }
+
     pub fn watches_asn(&self, asn: u32) -> bool {
         self.asns.contains(&asn)
     }

@@ -8,6 +8,7 @@
 //! [`lanes`] how streams and threads are laid out.
 
 pub mod lanes;
+pub mod partial;
 pub mod plan;
 pub mod reader;
 
@@ -44,6 +45,16 @@ pub fn run(plan: &ScanPlan) -> ScanOutcome {
     let started = std::time::Instant::now();
     let mut pipeline = Pipeline::new(plan);
     let fed = pipeline.feed(&plan.collectors);
+    conclude(plan, pipeline, fed, started)
+}
+
+/// The end of the input: events still to confirm, those of the plan's range, the summary.
+fn conclude(
+    plan: &ScanPlan,
+    mut pipeline: Pipeline,
+    fed: Fed,
+    started: std::time::Instant,
+) -> ScanOutcome {
     let (late, pending, timeline) = pipeline.finish();
     let mut events = fed.events;
     events.extend(late);
@@ -189,6 +200,7 @@ impl Pipeline {
                         helpers,
                         max_decoded: self.max_decoded,
                         done: self.files_done.clone(),
+                        capture: false,
                     };
                     handles.push(scope.spawn(move || {
                         reader::read_collector(group, base, watch, tx, options, gate)
@@ -199,7 +211,7 @@ impl Pipeline {
                 let mut reports: Vec<FileReport> = Vec::new();
                 for (h, lane) in handles.into_iter().zip(&lanes) {
                     match h.join() {
-                        Ok(r) => reports.extend(r),
+                        Ok((r, _)) => reports.extend(r),
                         // A bug, not bad input: say which files it leaves unread rather than lose them.
                         Err(_) => reports.extend(lane.files.iter().map(|f| FileReport {
                             path: f.path.display().to_string(),

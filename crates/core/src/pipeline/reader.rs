@@ -12,6 +12,7 @@ use crossbeam_channel::Sender;
 // Per-peer counters are updated for every update message; FxHash is several times cheaper
 // than SipHash there, and the keys (peer addresses from the collector) need no DoS defence.
 use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +23,20 @@ pub(crate) struct LaneOptions {
     pub helpers: usize,
     pub max_decoded: u64,
     pub done: Option<Arc<AtomicUsize>>,
+    /// Keep the stream instead of sending it, for a partial ([`super::partial`]).
+    pub capture: bool,
+}
+
+/// A stream's reading as a partial keeps it: the messages (without per-minute counters),
+/// where each file's messages end, the rises of the stream's minute with the counters they
+/// closed, the counters still open at its end, and the prefixes it learned.
+#[derive(Default)]
+pub(crate) struct Captured {
+    pub messages: Vec<Msg>,
+    pub file_ends: Vec<usize>,
+    pub marks: Vec<super::partial::MinuteMark>,
+    pub tail: Vec<super::partial::PeerCount>,
+    pub learned: BTreeSet<Prefix>,
 }
 
 /// Messages per batch sent over the channel.
@@ -38,21 +53,29 @@ pub(crate) fn read_collector(
     tx: Sender<Vec<Msg>>,
     options: LaneOptions,
     gate: Arc<dyn Gate>,
-) -> Vec<FileReport> {
+) -> (Vec<FileReport>, Option<Captured>) {
     let LaneOptions {
         helpers,
         max_decoded,
         done,
+        capture,
     } = options;
     let mut reports = Vec::new();
     // Per-peer minute counters belong to the stream, not to a file: a minute that two files
     // share is counted once and flushed once, after its last message, wherever the collector
     // cut its files.
-    let mut activity = Activity::default();
+    let mut activity = Activity {
+        marks: capture.then(Vec::new),
+        ..Activity::default()
+    };
+    let mut learned = capture.then(BTreeSet::new);
+    let mut file_ends = Vec::new();
     let mut sender = BatchSender {
         tx,
         batch: Vec::with_capacity(BATCH),
         closed: false,
+        pushed: 0,
+        kept: capture.then(Vec::new),
     };
     let in_memory = |f: &MrtFile| f.kind == FileKind::Updates && !f.is_missing();
     let jobs = group.files.iter().filter(|f| in_memory(f));
@@ -66,6 +89,7 @@ pub(crate) fn read_collector(
         Arc::clone(&gate),
     );
     for (i, file) in group.files.iter().enumerate() {
+        activity.file = i as u32;
         let mut reader = FileReader::new(
             group.collector.clone(),
             base + i as u32,
@@ -73,6 +97,7 @@ pub(crate) fn read_collector(
             &mut activity,
             &mut sender,
         );
+        reader.learned = learned.as_mut();
         let decoded = if in_memory(file) { ahead.take() } else { None };
         let stats = match decoded {
             // A hole in the collector's stream: nothing to read, a gap where it begins.
@@ -88,6 +113,7 @@ pub(crate) fn read_collector(
             },
         };
         reader.finish(&stats, file);
+        file_ends.push(sender.pushed);
         reports.push(FileReport {
             path: file.path.display().to_string(),
             collector: group.collector.to_string(),
@@ -98,9 +124,25 @@ pub(crate) fn read_collector(
             done.fetch_add(1, Ordering::Relaxed);
         }
     }
-    activity.flush(&group.collector, &mut sender);
-    sender.flush();
-    reports
+    let captured = match activity.marks.take() {
+        // A partial leaves the last minute open: the next partition may go on counting it.
+        Some(marks) => {
+            sender.flush();
+            Some(Captured {
+                messages: sender.kept.take().unwrap_or_default(),
+                file_ends,
+                marks,
+                tail: activity.drain_sorted(),
+                learned: learned.unwrap_or_default(),
+            })
+        }
+        None => {
+            activity.flush(&group.collector, &mut sender);
+            sender.flush();
+            None
+        }
+    };
+    (reports, captured)
 }
 
 /// Whether a watched AS originates a path (or may, when it ends in an AS_SET).
@@ -162,6 +204,11 @@ struct Activity {
     /// The minute being counted (`None` before the first message).
     minute: Option<i64>,
     counts: FxHashMap<(IpAddr, u32), (u32, u32)>,
+    /// For a partial: each rise of the minute is kept (with the counts it closes) instead of
+    /// flushed, so that a merge can go on counting a minute the previous partition left open.
+    marks: Option<Vec<super::partial::MinuteMark>>,
+    /// The file being read (its place in the stream), for the marks.
+    file: u32,
 }
 
 impl Activity {
@@ -170,10 +217,21 @@ impl Activity {
     /// time order).
     fn tick(&mut self, t: Timestamp, collector: &CollectorId, out: &mut BatchSender) {
         let minute = t.secs.div_euclid(60);
-        if self.minute.is_some_and(|m| m < minute) {
+        let rises = self.minute.is_none_or(|m| m < minute);
+        if rises && self.marks.is_some() {
+            let counts = self.drain_sorted();
+            if let Some(marks) = self.marks.as_mut() {
+                marks.push(super::partial::MinuteMark {
+                    file: self.file,
+                    at: out.pushed,
+                    minute,
+                    counts,
+                });
+            }
+        } else if self.minute.is_some_and(|m| m < minute) {
             self.flush(collector, out);
         }
-        if self.minute.is_none_or(|m| m < minute) {
+        if rises {
             self.minute = Some(minute);
         }
     }
@@ -184,25 +242,40 @@ impl Activity {
         c.1 += withdrawals;
     }
 
-    fn flush(&mut self, collector: &CollectorId, out: &mut BatchSender) {
-        let Some(minute) = self.minute else { return };
-        let time = Timestamp::from_secs(minute * 60 + 59);
+    /// The counts of the minute, taken, in peer order.
+    fn drain_sorted(&mut self) -> Vec<super::partial::PeerCount> {
         let mut entries: Vec<_> = self.counts.drain().collect();
         entries.sort_unstable();
-        for ((ip, asn), (messages, withdrawals)) in entries {
-            let peer = PeerId {
+        entries
+    }
+
+    fn flush(&mut self, collector: &CollectorId, out: &mut BatchSender) {
+        let Some(minute) = self.minute else { return };
+        for msg in activity_messages(collector, minute, self.drain_sorted()) {
+            out.push(msg);
+        }
+    }
+}
+
+/// One minute's per-peer counters as messages, stamped with the minute's last second.
+pub(crate) fn activity_messages(
+    collector: &CollectorId,
+    minute: i64,
+    counts: Vec<super::partial::PeerCount>,
+) -> impl Iterator<Item = Msg> + '_ {
+    let time = Timestamp::from_secs(minute * 60 + 59);
+    counts
+        .into_iter()
+        .map(move |((ip, asn), (messages, withdrawals))| Msg::Activity {
+            time,
+            peer: PeerId {
                 collector: collector.clone(),
                 ip,
                 asn,
-            };
-            out.push(Msg::Activity {
-                time,
-                peer,
-                messages,
-                withdrawals,
-            });
-        }
-    }
+            },
+            messages,
+            withdrawals,
+        })
 }
 
 /// Parse a file decompressed into memory; a decompression error after some bytes becomes the
@@ -235,10 +308,15 @@ struct BatchSender {
     tx: Sender<Vec<Msg>>,
     batch: Vec<Msg>,
     closed: bool,
+    /// Messages pushed so far (the place of the next one in the stream).
+    pushed: usize,
+    /// For a partial: the stream is kept here instead of sent.
+    kept: Option<Vec<Msg>>,
 }
 
 impl BatchSender {
     fn push(&mut self, m: Msg) {
+        self.pushed += 1;
         self.batch.push(m);
         if self.batch.len() >= BATCH {
             self.flush();
@@ -249,6 +327,10 @@ impl BatchSender {
             return;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if let Some(kept) = self.kept.as_mut() {
+            kept.extend(batch);
+            return;
+        }
         if self.tx.send(batch).is_err() {
             self.closed = true;
         }
@@ -265,6 +347,8 @@ struct FileReader<'a> {
     tables: FxHashMap<(IpAddr, u32), u64>,
     rib_started: bool,
     last_time: Option<Timestamp>,
+    /// For a partial: every prefix seen originated by a watched AS.
+    learned: Option<&'a mut BTreeSet<Prefix>>,
 }
 
 impl parse::Handler for FileReader<'_> {
@@ -326,6 +410,7 @@ impl<'a> FileReader<'a> {
             tables: FxHashMap::default(),
             rib_started: false,
             last_time: None,
+            learned: None,
         }
     }
 
@@ -397,6 +482,9 @@ impl<'a> FileReader<'a> {
     fn wanted(&mut self, prefix: &Prefix, path: Option<&crate::model::AsPath>) -> bool {
         if path.is_some_and(|p| originated_by_watched(self.watch, p)) {
             self.watch.insert(*prefix);
+            if let Some(learned) = self.learned.as_mut() {
+                learned.insert(*prefix);
+            }
             return true;
         }
         self.watch.covers(prefix)
