@@ -125,3 +125,32 @@ fn a_hole_between_partitions_is_the_scan_s_hole() {
     assert_eq!(holes(&scan), 1, "the scan sees one hole");
     assert_same_streams(17557, &all, &[4, 11], "cut at the hole");
 }
+
+/// A segment whose minute marks or message counts fit none of its files (a partial damaged or
+/// written by something else) is refused, naming it, not merged into something else.
+#[test]
+fn a_segment_that_does_not_fit_its_files_is_refused() {
+    let all = one_collector("routeviews-2008-02-24");
+    let two = CollectorFiles {
+        collector: all.collector.clone(),
+        files: all.files[..2].to_vec(),
+    };
+    let segment = capture(&plan_of(17557, vec![two]), &[]).remove(0);
+    let mut bad_mark = segment.clone();
+    bad_mark.marks[0].file = 99;
+    let mut bad_count = segment;
+    bad_count.files[1].messages_end = 0;
+    for bad in [bad_mark, bad_count] {
+        let sourced = Sourced {
+            source: "p.parquet".into(),
+            segment: bad,
+        };
+        let err =
+            streams_of_merge(&mut plan_of(17557, Vec::new()), vec![sourced]).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("p.parquet") && text.contains("do not fit"),
+            "{text}"
+        );
+    }
+}

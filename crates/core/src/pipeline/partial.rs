@@ -254,6 +254,8 @@ pub enum MergeError {
         second: String,
         file: String,
     },
+    #[error("{partial}: {problem}")]
+    Inconsistent { partial: String, problem: String },
     #[error("no partial holds any file")]
     Empty,
     #[error(
@@ -304,11 +306,11 @@ fn rebuild(plan: &mut ScanPlan, segments: Vec<Sourced>) -> Result<Vec<ReplayLane
         };
         mark_holes(&mut files);
         if !c.timed.is_empty() {
-            built.push(build_lane(&id, &files.files, &c.timed));
+            built.push(build_lane(&id, &files.files, &c.timed)?);
         }
         for s in &c.untimed {
             let own = mrt_files(&id, &s.segment);
-            built.push(build_lane(&id, &own, std::slice::from_ref(s)));
+            built.push(build_lane(&id, &own, std::slice::from_ref(s))?);
             files.files.extend(own);
         }
         plan.collectors.push(files);
@@ -526,7 +528,11 @@ impl Minutes {
 /// Join a stream's segments (in reading order) into the stream one reader would have sent:
 /// `files` is the stream's file list with placeholders for holes, the segments' files in it
 /// in the same order.
-fn build_lane(collector: &CollectorId, files: &[MrtFile], segments: &[Sourced]) -> ReplayLane {
+fn build_lane(
+    collector: &CollectorId,
+    files: &[MrtFile],
+    segments: &[Sourced],
+) -> Result<ReplayLane, MergeError> {
     let mut lane = ReplayLane {
         names: Vec::new(),
         reports: Vec::new(),
@@ -538,7 +544,8 @@ fn build_lane(collector: &CollectorId, files: &[MrtFile], segments: &[Sourced]) 
         counts: BTreeMap::new(),
     };
     let mut wanted = files.iter();
-    for s in segments.iter().map(|s| &s.segment) {
+    for sourced in segments {
+        let s = &sourced.segment;
         let mut begin = 0;
         let mut marks = s.marks.iter().peekable();
         for (i, f) in s.files.iter().enumerate() {
@@ -575,10 +582,20 @@ fn build_lane(collector: &CollectorId, files: &[MrtFile], segments: &[Sourced]) 
             }
             begin = end;
         }
+        // Marks name a file and a place in it; one that fits no file is not a partial's.
+        if marks.next().is_some() || begin != s.messages.len() {
+            return Err(MergeError::Inconsistent {
+                partial: sourced.source.clone(),
+                problem: format!(
+                    "its minute marks or message counts do not fit its {} files",
+                    s.files.len()
+                ),
+            });
+        }
         minutes.add(&s.tail);
     }
     minutes.close(&mut lane.messages);
-    lane
+    Ok(lane)
 }
 
 /// A message with its file counted in the lane.
