@@ -223,7 +223,7 @@ fn mccolo_partitioned_by_hour_by_day_and_unevenly_merges_to_the_scan() {
 }
 
 #[test]
-fn the_youtube_hijack_day_partitioned_per_file_and_unevenly_merges_to_the_scan() {
+fn the_youtube_hijack_day_partitioned_per_file_by_hour_and_unevenly_merges_to_the_scan() {
     let files = files_under("samples/routeviews-2008-02-24/bgpdata");
     assert_eq!(files.len(), 16);
     for asn in ["17557", "36561"] {
@@ -232,6 +232,9 @@ fn the_youtube_hijack_day_partitioned_per_file_and_unevenly_merges_to_the_scan()
         assert_same(&args, &files, &singles, &format!("AS{asn} per file"));
         let uneven = pieces(&files, &[3, 1, 9]);
         assert_same(&args, &files, &uneven, &format!("AS{asn} uneven"));
+        let by_hour = grouped(&files, hour_of);
+        assert_eq!(by_hour.len(), 4);
+        assert_same(&args, &files, &by_hour, &format!("AS{asn} by hour"));
     }
 }
 
