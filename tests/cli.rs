@@ -476,7 +476,7 @@ fn the_readme_shows_the_first_commands_real_output() {
 /// followed directly by an output block is run (its `cargo run --release --` or `cutoff`
 /// commands, `> FILE` redirected into a temporary directory) and the last command's stdout is
 /// compared line by line with the block, where a line `...` or `…` stands for any lines. Run
-/// from a pipe, `scan` and `timeline` print JSON Lines; the README shows a terminal, so the
+/// from a pipe, `scan`, `merge` and `timeline` print JSON Lines; the README shows a terminal, so the
 /// terminal's format (`--format table`, `csv`) is added where the example gives none.
 #[test]
 fn every_readme_example_prints_what_the_readme_shows() {
@@ -575,7 +575,7 @@ fn run_readme_command(line: &str, tmp: &std::path::Path) -> String {
         })
         .collect();
     let terminal_format = match args.first().map(String::as_str) {
-        Some("scan") => Some("table"),
+        Some("scan" | "merge") => Some("table"),
         Some("timeline") => Some("csv"),
         _ => None,
     };
