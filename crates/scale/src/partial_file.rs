@@ -397,7 +397,13 @@ impl PartialFile {
             .set_compression(Compression::SNAPPY)
             .set_key_value_metadata(Some(vec![KeyValue::new(HEADER_KEY.into(), json)]))
             .build();
-        let file = std::fs::File::create(path).map_err(io)?;
+        // Written beside and renamed into place: a reader never sees half a partial.
+        let part = path.with_file_name(format!(
+            ".{}.writing",
+            path.file_name()
+                .map_or("partial".into(), |n| n.to_string_lossy())
+        ));
+        let file = std::fs::File::create(&part).map_err(io)?;
         let schema = schema();
         let mut writer =
             ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(pq)?;
@@ -431,7 +437,8 @@ impl PartialFile {
         }
         flush(&mut columns, &mut writer)?;
         let file = writer.into_inner().map_err(pq)?;
-        file.sync_all().map_err(io)
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&part, path).map_err(io)
     }
 
     /// Read a partial written by [`PartialFile::write`].
@@ -754,5 +761,65 @@ impl Rebuild {
             seg.messages.push(msg);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty(scan: ScanParams) -> PartialFile {
+        PartialFile {
+            scan,
+            segments: Vec::new(),
+        }
+    }
+
+    fn params() -> ScanParams {
+        ScanParams {
+            asns: vec![26780],
+            prefixes: Vec::new(),
+            known_prefixes: Vec::new(),
+            eligibility: EligibilityRules::default(),
+            detect: DetectRules::default(),
+            from: None,
+            to: None,
+            table_size_by_year: true,
+        }
+    }
+
+    #[test]
+    fn a_partial_that_cannot_be_written_is_named_and_nothing_is_left_at_its_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("no-such-folder/x.parquet");
+        let err = empty(params()).write(&missing).expect_err("fails");
+        assert!(err.to_string().contains("x.parquet"), "{err}");
+        assert!(!missing.exists());
+        let ok = dir.path().join("y.parquet");
+        empty(params()).write(&ok).expect("written");
+        let back = PartialFile::read(&ok).expect("read back");
+        assert_eq!(back.scan, params());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["y.parquet"], "no half-written file left beside it");
+    }
+
+    #[test]
+    fn partials_of_one_scan_agree_whatever_their_year_and_known_prefixes() {
+        let mut a = params();
+        a.eligibility.assumed_table_size = 1;
+        a.known_prefixes = vec!["10.0.0.0/8".parse().expect("prefix")];
+        assert!(a.same_scan(&params()));
+        let mut b = params();
+        b.detect.min_duration_secs = 0;
+        assert!(!b.same_scan(&params()));
+        let mut c = params();
+        c.table_size_by_year = false;
+        c.eligibility.assumed_table_size = 1;
+        let mut d = c.clone();
+        d.eligibility.assumed_table_size = 2;
+        assert!(!c.same_scan(&d), "a table size given by flag must agree");
     }
 }
