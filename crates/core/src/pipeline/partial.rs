@@ -421,10 +421,7 @@ fn arrange(segments: Vec<Sourced>) -> Result<BTreeMap<String, Arranged>, MergeEr
 fn cover(prefixes: impl IntoIterator<Item = Prefix>) -> BTreeSet<Prefix> {
     let all: BTreeSet<Prefix> = prefixes.into_iter().map(|p| p.trunc()).collect();
     all.iter()
-        .filter(|p| {
-            !all.iter()
-                .any(|q| q != *p && Watch::new([], [*q]).covers(p))
-        })
+        .filter(|p| !all.iter().any(|q| q != *p && q.contains(*p)))
         .copied()
         .collect()
 }
@@ -599,36 +596,11 @@ fn build_lane(
 }
 
 /// A message with its file counted in the lane.
-fn in_lane(msg: Msg, index: u32) -> Msg {
-    match msg {
-        Msg::Route {
-            time,
-            peer,
-            prefix,
-            attrs,
-            ..
-        } => Msg::Route {
-            time,
-            peer,
-            prefix,
-            attrs,
-            file: index,
-        },
-        Msg::RibRoute {
-            time,
-            peer,
-            prefix,
-            attrs,
-            ..
-        } => Msg::RibRoute {
-            time,
-            peer,
-            prefix,
-            attrs,
-            file: index,
-        },
-        other => other,
+fn in_lane(mut msg: Msg, index: u32) -> Msg {
+    if let Msg::Route { file, .. } | Msg::RibRoute { file, .. } = &mut msg {
+        *file = index;
     }
+    msg
 }
 
 fn missing_report(collector: &CollectorId, f: &MrtFile) -> FileReport {
