@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cutoff, root};
+use common::{cutoff, root, without_elapsed};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -75,22 +75,9 @@ fn drive(
         .expect("python3 runs");
     (
         out.status.code().unwrap_or(-1),
-        without_elapsed(&String::from_utf8_lossy(&out.stdout)),
+        without_elapsed(&out.stdout),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn without_elapsed(text: &str) -> String {
-    text.lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).expect("JSON line");
-            if let Some(o) = v.as_object_mut() {
-                o.remove("elapsed_secs");
-            }
-            v.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]
@@ -124,7 +111,7 @@ fn a_local_dask_cluster_gives_the_scan_even_when_a_worker_dies_and_names_a_lost_
         .output()
         .expect("cutoff runs");
     assert_eq!(scan.status.code(), Some(0));
-    let expected = without_elapsed(&String::from_utf8_lossy(&scan.stdout));
+    let expected = without_elapsed(&scan.stdout);
     assert!(expected.contains("\"disconnected\""), "{expected}");
 
     let (code, out, err) = drive(python, &url, &cache, &dir.path().join("w1"), &[]);

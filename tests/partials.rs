@@ -5,25 +5,10 @@
 
 mod common;
 
-use common::{cutoff, root, sample};
+use common::{cutoff, root, sample, without_elapsed};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The run's output with the one thing allowed to differ, the time it took, removed.
-fn without_elapsed(stdout: &[u8]) -> String {
-    let text = String::from_utf8(stdout.to_vec()).expect("stdout is UTF-8");
-    text.lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).expect("JSON line");
-            if let Some(o) = v.as_object_mut() {
-                o.remove("elapsed_secs");
-            }
-            v.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// `cutoff scan ARGS FILES --format jsonl`: exit code and output.
 fn whole(args: &[&str], files: &[String]) -> (i32, String) {
@@ -138,8 +123,17 @@ fn files_under(rel: &str) -> Vec<String> {
         }
     }
     files.retain(|f| !f.ends_with("SHA256SUMS"));
-    files.sort_by_key(|f| Path::new(f).file_name().map(|n| n.to_os_string()));
+    files.sort_by_key(|f| name_of(f));
     files
+}
+
+/// A file's name without its folder.
+fn name_of(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Cut `files` into consecutive pieces of these sizes (the last takes the rest).
@@ -164,8 +158,7 @@ fn pieces(files: &[String], sizes: &[usize]) -> Vec<Vec<String>> {
 fn grouped(files: &[String], key: impl Fn(&str) -> String) -> Vec<Vec<String>> {
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in files {
-        let name = Path::new(f).file_name().expect("name").to_string_lossy();
-        groups.entry(key(&name)).or_default().push(f.clone());
+        groups.entry(key(&name_of(f))).or_default().push(f.clone());
     }
     groups.into_values().collect()
 }
@@ -197,11 +190,7 @@ fn mccolo_partitioned_by_hour_by_day_and_unevenly_merges_to_the_scan() {
     // The RIB sorts first by name (rib. < updates.) but belongs to the first hour.
     let mut files_in_order = files.clone();
     files_in_order.sort_by_key(|f| {
-        let name = Path::new(f)
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
+        let name = name_of(f);
         (hour_of(&name), !name.starts_with("rib"), name)
     });
     let args = ["--asn", "26780"];
@@ -248,11 +237,7 @@ fn the_lab_partitioned_by_rib_merges_to_the_scan() {
     let mut in_order = gobgp.clone();
     // Reading order: by the time in the name, a RIB before the updates of its minute.
     in_order.sort_by_key(|f| {
-        let n = Path::new(f)
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
+        let n = name_of(f);
         let parts: Vec<&str> = n.split('.').collect();
         (format!("{}{}", parts[1], parts[2]), !n.starts_with("rib"))
     });

@@ -165,3 +165,18 @@ pub fn assert_usage_errors<const N: usize>(cases: [(&[&str], &str); N]) {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// The run's output with the one thing allowed to differ, the time it took, removed.
+pub fn without_elapsed(stdout: &[u8]) -> String {
+    let text = String::from_utf8(stdout.to_vec()).expect("stdout is UTF-8");
+    text.lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).expect("JSON line");
+            if let Some(o) = v.as_object_mut() {
+                o.remove("elapsed_secs");
+            }
+            v.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
