@@ -173,8 +173,18 @@ fn shuffle(paths: &[String]) -> Vec<String> {
     out
 }
 
+/// Bytes of the files in `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").metadata().expect("size").len())
+        .sum()
+}
+
 /// Every variant of one collector's update files gives the verdict of the files as published.
-fn assert_invariant(sample_dir: &str, asn: &str) {
+/// `blocks_in_parallel`: whether the sample in one file is large enough to have its bzip2
+/// blocks decoded on several threads.
+fn assert_invariant(sample_dir: &str, asn: &str, blocks_in_parallel: bool) {
     let src = PathBuf::from(sample(sample_dir));
     let recs = records(&src);
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -208,6 +218,24 @@ fn assert_invariant(sample_dir: &str, asn: &str) {
         &recs.iter().collect::<Vec<_>>(),
     );
     assert_eq!(with(&[s(&one)], &[]), published, "{sample_dir} as one file");
+    // Too large to hold: streamed, its bzip2 blocks decoded on two threads, or on one.
+    // Too large to hold: streamed, its bzip2 blocks decoded on two threads or on one.
+    let size = dir_bytes(&one);
+    let parallel = size >= cutoff_core::parse::decode::PARALLEL_MIN;
+    assert_eq!(
+        parallel, blocks_in_parallel,
+        "{sample_dir}: one file of {size} bytes"
+    );
+    for threads in ["2", "1"] {
+        assert_eq!(
+            with(
+                &[s(&one)],
+                &["--max-in-memory", "1MiB", "--threads", threads]
+            ),
+            published,
+            "{sample_dir} as one file, streamed, {threads} threads"
+        );
+    }
 
     // Names without a time, numbered against time order: each file is a stream of its own.
     let untimed = tmp.path().join("untimed");
@@ -238,12 +266,12 @@ fn assert_invariant(sample_dir: &str, asn: &str) {
 
 #[test]
 fn the_youtube_day_verdict_does_not_depend_on_how_files_are_cut_named_or_ordered() {
-    assert_invariant(YOUTUBE_DAY, "17557");
+    assert_invariant(YOUTUBE_DAY, "17557", true);
 }
 
 #[test]
 fn the_mccolo_verdict_does_not_depend_on_how_files_are_cut_named_or_ordered() {
-    assert_invariant(MCCOLO, "26780");
+    assert_invariant(MCCOLO, "26780", false);
 }
 
 /// The lab's collections, written by real daemons (GoBGP rotating its update file every 60 s,

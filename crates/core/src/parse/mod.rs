@@ -206,7 +206,13 @@ pub fn read_file(path: &Path, sink: &mut dyn FnMut(Item)) -> FileStats {
 
 /// Like [`read_file`], with a [`Handler`] that may skip UPDATEs it does not need.
 pub fn read_file_with(path: &Path, handler: &mut dyn Handler) -> FileStats {
-    match decode::open(path) {
+    read_file_on(path, 1, handler)
+}
+
+/// Like [`read_file_with`], a large bzip2 file decoded on `threads` threads
+/// ([`decode::open_on`]).
+pub fn read_file_on(path: &Path, threads: usize, handler: &mut dyn Handler) -> FileStats {
+    match decode::open_on(path, threads) {
         Ok(mut reader) => read_records(Source::Stream(&mut reader), handler),
         Err(e) => FileStats {
             problem: Some(format!("cannot open: {e}")),
@@ -539,10 +545,11 @@ impl Source<'_> {
 /// Decoder errors in words a user can act on.
 pub fn read_error(e: &std::io::Error) -> String {
     let text = e.to_string();
-    if text.contains("decompression not finished") || e.kind() == std::io::ErrorKind::UnexpectedEof
-    {
+    let bzip2 = e.get_ref().and_then(|i| i.downcast_ref::<mibz2::Error>());
+    let truncated = bzip2.is_some_and(|b| b.kind == mibz2::ErrorKind::Truncated);
+    if truncated || e.kind() == std::io::ErrorKind::UnexpectedEof {
         "compressed stream ends early: the file is truncated".into()
-    } else if text.contains("corrupt") || text.contains("invalid") {
+    } else if bzip2.is_some() || text.contains("corrupt") || text.contains("invalid") {
         format!("compressed data is corrupt ({text})")
     } else {
         format!("read error: {text}")

@@ -44,7 +44,8 @@ pub(crate) const BATCH: usize = 2048;
 
 /// Read one collector's files in order, filter, and send batches of messages. Update files
 /// are decompressed into memory by `helpers` other threads (and this one, when it would
-/// otherwise wait; see [`parse::ahead`]); RIBs and unknown files are streamed. Every file is
+/// otherwise wait; see [`parse::ahead`]); RIBs and unknown files are streamed, a large bzip2
+/// one decoded on as many threads ([`parse::decode::open_on`]). Every file is
 /// read once `gate` says it may be (downloaded, or local).
 pub(crate) fn read_collector(
     group: &CollectorFiles,
@@ -109,7 +110,9 @@ pub(crate) fn read_collector(
             Some(parse::ahead::Decoded::TooLarge) | None => match gate.wait(&file.path) {
                 // Missing from the archive or not downloaded: a gap, named by its URL.
                 Err(reason) => FileStats::failed(reason),
-                Ok(()) => parse::read_file_with(&file.path, &mut reader),
+                // The helpers are idle once the files ahead are decoded: a large RIB's
+                // blocks are decoded on their threads and this one.
+                Ok(()) => parse::read_file_on(&file.path, helpers + 1, &mut reader),
             },
         };
         reader.finish(&stats, file);
