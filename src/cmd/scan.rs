@@ -85,9 +85,9 @@ pub struct ReadArgs {
     #[arg(long = "exclude-peer")]
     pub exclude_peers: Vec<String>,
     /// Threads that decompress and parse: each collector's parser, plus helpers decompressing
-    /// its next update files with what is left of N; a parser decompresses too rather than
-    /// wait, so N cores stay busy and no more (default: the number of cores; 1 with one
-    /// collector does everything on one thread).
+    /// its next update files, and the blocks of a large bzip2 file such as a RIB, with what is
+    /// left of N; a parser decompresses too rather than wait, so N cores stay busy and no more
+    /// (default: the number of cores; 1 does everything on one thread).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Largest decompressed size of one update file held in memory to be parsed on another

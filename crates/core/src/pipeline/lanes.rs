@@ -27,12 +27,22 @@ pub(crate) fn lanes(collectors: &[CollectorFiles]) -> Vec<CollectorFiles> {
     out
 }
 
-/// Share the decompression helpers among the streams with update files, which are read at
+/// Whether reading `file` puts helper threads to work: update files are decoded ahead, and a
+/// large file is streamed with its bzip2 blocks decoded on the helpers' threads too. A file
+/// not downloaded yet has no size: a RIB is large.
+fn uses_helpers(file: &MrtFile) -> bool {
+    use crate::parse::decode::PARALLEL_MIN;
+    file.kind == FileKind::Updates
+        || std::fs::metadata(&file.path)
+            .map_or(file.kind == FileKind::Rib, |m| m.len() >= PARALLEL_MIN)
+}
+
+/// Share the decompression helpers among the streams that use them ([`uses_helpers`]), read at
 /// the same time: each stream's own thread counts against the budget of `helpers + 1`, so two
 /// collectors on two cores get no helper each (each parser decodes its own files) instead of
 /// four threads contending for two cores.
 pub(crate) fn helpers_per_lane(helpers: usize, lanes: &[CollectorFiles]) -> Vec<usize> {
-    let decoding = |l: &CollectorFiles| l.files.iter().any(|f| f.kind == FileKind::Updates);
+    let decoding = |l: &CollectorFiles| l.files.iter().any(uses_helpers);
     let busy = lanes.iter().filter(|l| decoding(l)).count();
     let spare = (helpers + 1).saturating_sub(busy);
     let mut nth = 0;
@@ -78,7 +88,8 @@ mod tests {
         let two = [lane(&[Rib, Updates]), lane(&[Updates])];
         assert_eq!(helpers_per_lane(1, &two), [0, 0]);
         assert_eq!(helpers_per_lane(3, &two), [1, 1]);
-        // A daemon dump or a lone RIB decodes nothing ahead and takes no share.
+        // A small daemon dump decodes nothing ahead and takes no share; a RIB (here one not
+        // downloaded yet) has its bzip2 blocks decoded on its share.
         let mixed = [
             lane(&[Updates]),
             lane(&[Unknown]),
@@ -86,6 +97,8 @@ mod tests {
             lane(&[Rib]),
             lane(&[Updates]),
         ];
-        assert_eq!(helpers_per_lane(7, &mixed), [2, 0, 2, 0, 1]);
+        assert_eq!(helpers_per_lane(7, &mixed), [1, 0, 1, 1, 1]);
+        assert_eq!(helpers_per_lane(8, &mixed), [2, 0, 1, 1, 1]);
+        assert_eq!(helpers_per_lane(1, &[lane(&[Rib])]), [1]);
     }
 }
