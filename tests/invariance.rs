@@ -218,7 +218,6 @@ fn assert_invariant(sample_dir: &str, asn: &str, blocks_in_parallel: bool) {
         &recs.iter().collect::<Vec<_>>(),
     );
     assert_eq!(with(&[s(&one)], &[]), published, "{sample_dir} as one file");
-    // Too large to hold: streamed, its bzip2 blocks decoded on two threads, or on one.
     // Too large to hold: streamed, its bzip2 blocks decoded on two threads or on one.
     let size = dir_bytes(&one);
     let parallel = size >= cutoff_core::parse::decode::PARALLEL_MIN;

@@ -44,9 +44,9 @@ pub(crate) const BATCH: usize = 2048;
 
 /// Read one collector's files in order, filter, and send batches of messages. Update files
 /// are decompressed into memory by `helpers` other threads (and this one, when it would
-/// otherwise wait; see [`parse::ahead`]); RIBs and unknown files are streamed, a large bzip2
-/// one decoded on as many threads ([`parse::decode::open_on`]). Every file is
-/// read once `gate` says it may be (downloaded, or local).
+/// otherwise wait; see [`parse::ahead`]); RIBs and unknown files are streamed, the blocks of
+/// a large bzip2 one decoded on `helpers + 1` threads ([`parse::decode::open_on`]). Every file
+/// is read once `gate` says it may be (downloaded, or local).
 pub(crate) fn read_collector(
     group: &CollectorFiles,
     base: u32,
