@@ -32,11 +32,15 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use bgpkit_parser::BgpkitParser;
 use bgpkit_parser::models::{
     AsPath, Asn, AttributeValue, Attributes, Bgp4MpEnum, Bgp4MpMessage, Bgp4MpStateChange,
-    Bgp4MpType, BgpMessage, BgpState, BgpUpdateMessage, CommonHeader, EntryType, MrtMessage,
-    NetworkPrefix, Origin, TableDumpMessage,
+    Bgp4MpType, BgpMessage, BgpState, BgpUpdateMessage, EntryType, MrtMessage, NetworkPrefix,
+    Origin, TableDumpMessage,
 };
 use chrono::{DateTime, NaiveDate, Utc};
+
+#[path = "common/mrt.rs"]
+mod mrt;
 use ipnet::{IpNet, Ipv4Net};
+use mrt::record;
 use sha2::{Digest, Sha256};
 
 /// Real February 2008 inputs, extracted by `scripts/mccolo-extract.py`.
@@ -827,20 +831,6 @@ fn attributes(origin: Origin, path: &[u32], next_hop: Ipv4Addr) -> Attributes {
 
 fn net(p: Ipv4Net) -> NetworkPrefix {
     NetworkPrefix::new(IpNet::V4(p), None)
-}
-
-fn record(ts: i64, entry_type: EntryType, subtype: u16, msg: &MrtMessage) -> Result<Vec<u8>> {
-    let body = msg.encode(subtype).context("encoding MRT message")?;
-    let header = CommonHeader {
-        timestamp: u32::try_from(ts).context("timestamp out of range")?,
-        microsecond_timestamp: None,
-        entry_type,
-        entry_subtype: subtype,
-        length: u32::try_from(body.len()).context("record too long")?,
-    };
-    let mut out = header.encode().to_vec();
-    out.extend_from_slice(&body);
-    Ok(out)
 }
 
 fn encode_event(ev: &Event, peer: &Peer) -> Result<Vec<u8>> {

@@ -32,11 +32,14 @@
 use anyhow::{Context, Result, bail};
 use bgpkit_parser::models::{
     AsPath, Asn, AttributeValue, Attributes, Bgp4MpEnum, Bgp4MpMessage, Bgp4MpStateChange,
-    Bgp4MpType, BgpMessage, BgpState, BgpUpdateMessage, CommonHeader, EntryType, MrtMessage,
-    NetworkPrefix, Nlri, Origin, Peer, PeerIndexTable, RibAfiEntries, RibEntry, TableDumpV2Message,
-    TableDumpV2Type,
+    Bgp4MpType, BgpMessage, BgpState, BgpUpdateMessage, EntryType, MrtMessage, NetworkPrefix, Nlri,
+    Origin, Peer, PeerIndexTable, RibAfiEntries, RibEntry, TableDumpV2Message, TableDumpV2Type,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+#[path = "common/mrt.rs"]
+mod mrt;
+use mrt::record;
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -71,28 +74,16 @@ fn main() -> Result<()> {
     let rib = dir.join("RIBS/rib.20261101.0000.bz2");
     write_rib(&day, &rib)?;
     let files: Vec<i64> = (0..96).collect();
-    let chunks: Vec<&[i64]> = files.chunks(96usize.div_ceil(config.threads)).collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                let (day, dir) = (&day, &dir);
-                s.spawn(move || -> Result<()> {
-                    for &i in *chunk {
-                        let start = DAY_START + i * FILE_SECS;
-                        let name = chrono::DateTime::from_timestamp(start, 0)
-                            .context("a time")?
-                            .format("UPDATES/updates.%Y%m%d.%H%M.bz2")
-                            .to_string();
-                        write_updates(day, i, &dir.join(name))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("a writer panicked"))?)
+    on_threads(&files, config.threads, |_, _, chunk| {
+        for &i in chunk {
+            let start = DAY_START + i * FILE_SECS;
+            let name = chrono::DateTime::from_timestamp(start, 0)
+                .context("a time")?
+                .format("UPDATES/updates.%Y%m%d.%H%M.bz2")
+                .to_string();
+            write_updates(&day, i, &dir.join(name))?;
+        }
+        Ok(())
     })?;
     eprintln!("wrote {}", dir.display());
     Ok(())
@@ -131,6 +122,33 @@ fn parse_args() -> Result<(PathBuf, Config)> {
         bail!("--v4 and --v6 up to 4194304, --peers up to 60000, --full-feeds up to --peers");
     }
     Ok((out.context("usage: make_modern_day OUT [options]")?, c))
+}
+
+/// Run `job(k, first, chunk)` on `items` cut into at most `threads` chunks, chunk `k` (whose
+/// first item is `items[first]`) on a thread of its own. Returns how many chunks there were,
+/// or the first error.
+fn on_threads<T: Sync>(
+    items: &[T],
+    threads: usize,
+    job: impl Fn(usize, usize, &[T]) -> Result<()> + Sync,
+) -> Result<usize> {
+    let per = items.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .enumerate()
+            .map(|(k, chunk)| {
+                let job = &job;
+                s.spawn(move || job(k, k * per, chunk))
+            })
+            .collect();
+        let chunks = handles.len();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+        }
+        Ok(chunks)
+    })
 }
 
 /// SplitMix64: small, fast, and the same on every platform.
@@ -282,20 +300,6 @@ fn peer_ip(peer: usize) -> IpAddr {
     }
 }
 
-fn record(ts: i64, entry_type: EntryType, subtype: u16, msg: &MrtMessage) -> Result<Vec<u8>> {
-    let body = msg.encode(subtype).context("encoding an MRT message")?;
-    let header = CommonHeader {
-        timestamp: u32::try_from(ts).context("a timestamp")?,
-        microsecond_timestamp: None,
-        entry_type,
-        entry_subtype: subtype,
-        length: u32::try_from(body.len()).context("a record length")?,
-    };
-    let mut out = header.encode().to_vec();
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
 fn bz2_writer(path: &Path) -> Result<bzip2::write::BzEncoder<BufWriter<std::fs::File>>> {
     let file = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
     Ok(bzip2::write::BzEncoder::new(
@@ -328,47 +332,27 @@ fn write_rib(day: &Day, path: &Path) -> Result<()> {
         };
         table.add_peer(Peer::new(id, peer_ip(p), Asn::from(peer_asn(p))))?;
     }
-    let parts: Vec<PathBuf> = (0..c.threads)
-        .map(|k| path.with_extension(format!("part{k}")))
-        .collect();
-    let per = dests.len().div_ceil(c.threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .iter()
-            .enumerate()
-            .map(|(k, part)| {
-                let (dests, table) = (
-                    &dests[(k * per).min(dests.len())..((k + 1) * per).min(dests.len())],
-                    &table,
-                );
-                s.spawn(move || -> Result<()> {
-                    let mut w = bz2_writer(part)?;
-                    if k == 0 {
-                        let msg = MrtMessage::TableDumpV2Message(
-                            TableDumpV2Message::PeerIndexTable(table.clone()),
-                        );
-                        let subtype = TableDumpV2Type::PeerIndexTable as u16;
-                        w.write_all(&record(DAY_START, EntryType::TABLE_DUMP_V2, subtype, &msg)?)?;
-                    }
-                    for (j, d) in dests.iter().enumerate() {
-                        let seq = (k * per + j) as u32;
-                        if let Some(bytes) = rib_record(day, *d, seq)? {
-                            w.write_all(&bytes)?;
-                        }
-                    }
-                    w.finish()?.flush()?;
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("a writer panicked"))?)
+    let part = |k: usize| path.with_extension(format!("part{k}"));
+    let parts = on_threads(&dests, c.threads, |k, first, chunk| {
+        let mut w = bz2_writer(&part(k))?;
+        if k == 0 {
+            let msg =
+                MrtMessage::TableDumpV2Message(TableDumpV2Message::PeerIndexTable(table.clone()));
+            let subtype = TableDumpV2Type::PeerIndexTable as u16;
+            w.write_all(&record(DAY_START, EntryType::TABLE_DUMP_V2, subtype, &msg)?)?;
+        }
+        for (j, d) in chunk.iter().enumerate() {
+            if let Some(bytes) = rib_record(day, *d, (first + j) as u32)? {
+                w.write_all(&bytes)?;
+            }
+        }
+        w.finish()?.flush()?;
+        Ok(())
     })?;
     let mut out = BufWriter::new(std::fs::File::create(path)?);
-    for part in &parts {
-        std::io::copy(&mut std::fs::File::open(part)?, &mut out)?;
-        std::fs::remove_file(part)?;
+    for k in 0..parts {
+        std::io::copy(&mut std::fs::File::open(part(k))?, &mut out)?;
+        std::fs::remove_file(part(k))?;
     }
     out.flush()?;
     Ok(())
