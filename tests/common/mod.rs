@@ -130,6 +130,11 @@ pub fn scan(args: &[&str]) -> ScanResult {
         .args(["--format", "jsonl"])
         .output()
         .expect("cutoff runs");
+    scan_result(out)
+}
+
+/// The events and summary of a `scan --format jsonl` (or `merge`) run.
+pub fn scan_result(out: std::process::Output) -> ScanResult {
     let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
     let mut values: Vec<Value> = stdout
         .lines()
@@ -143,6 +148,17 @@ pub fn scan(args: &[&str]) -> ScanResult {
         code: out.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Run `c`, assert that it exits 0 (showing its stderr if not), and return its output.
+pub fn succeeds(c: &mut Command) -> std::process::Output {
+    let out = c.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Epoch seconds of an RFC 3339 time.
