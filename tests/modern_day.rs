@@ -53,6 +53,20 @@ fn at(h: i64, m: i64) -> i64 {
     1_793_491_200 + h * 3600 + m * 60
 }
 
+/// The time of the last withdrawal of a watched prefix by a full feed (the generator's
+/// peers 0–9, AS400000–AS400009), in `bgpdump -m` lines.
+fn last_full_feed_withdrawal(lines: &[String]) -> Option<i64> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            let full = f.get(4)?.parse::<u32>().ok().is_some_and(|a| a < 400_010);
+            let watched = f.get(5)?.starts_with("100.64.") || f[5].starts_with("2001:db8:64:");
+            (f.get(2) == Some(&"W") && full && watched).then(|| f[1].parse().ok())?
+        })
+        .max()
+}
+
 #[test]
 fn a_generated_day_reads_as_scripted_and_merges_from_partitions_into_the_scan() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -67,6 +81,9 @@ fn a_generated_day_reads_as_scripted_and_merges_from_partitions_into_the_scan() 
     assert_eq!(s["incomplete_input"], false);
     assert_eq!(s["gaps"].as_array().map(Vec::len), Some(0));
     assert_eq!(s["sessions"], 60);
+    // The ten full feeds, two of them IPv6-only sessions with a full IPv6 table: full feeds
+    // are judged per address family, and the eight partial IPv6 feeds are not full.
+    assert_eq!(s["full_feed_sessions"], 10);
     assert_eq!(
         r.kinds(),
         ["upstream_lost", "disconnected"],
@@ -80,6 +97,7 @@ fn a_generated_day_reads_as_scripted_and_merges_from_partitions_into_the_scan() 
     assert!((at(10, 0)..at(10, 1)).contains(&t), "{}", lost["time"]);
     let gone = &r.events[1];
     assert_eq!(gone["last_upstreams"], serde_json::json!([64501]));
+    assert_eq!(gone["evidence"]["eligible_peers"], 10);
     let t = epoch(&gone["time"]);
     assert!((at(14, 30)..at(14, 31)).contains(&t), "{}", gone["time"]);
 
@@ -93,6 +111,12 @@ fn a_generated_day_reads_as_scripted_and_merges_from_partitions_into_the_scan() 
         assert!(
             lines.iter().any(|l| l.contains(" 64500 64511|")),
             "a route via AS64500"
+        );
+        // Disconnected when the last full feed, of either family, withdrew the AS.
+        let cut = data.join("UPDATES/updates.20261101.1430.bz2");
+        assert_eq!(
+            Some(t),
+            last_full_feed_withdrawal(&bgpdump_lines(&bin, &cut))
         );
     }
 

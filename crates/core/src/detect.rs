@@ -878,7 +878,7 @@ mod tests {
     use super::*;
     use crate::model::{CollectorId, PeerId};
     use crate::parse::RouteAttrs;
-    use crate::state::{EligibilityRules, Msg, Tracker};
+    use crate::state::{EligibilityRules, Msg, TableSize, Tracker};
     use std::sync::Arc;
 
     const A: u32 = 64500;
@@ -900,6 +900,10 @@ mod tests {
 
     fn pfx() -> Prefix {
         "192.0.2.0/24".parse().expect("prefix")
+    }
+
+    fn v4_table(n: u64) -> TableSize {
+        TableSize { v4: n, v6: 0 }
     }
 
     /// Feeds messages to the tracker and detector as `scan` does.
@@ -949,7 +953,7 @@ mod tests {
                     file: 0,
                 });
             }
-            let tables = (1..=n).map(|i| (peer(i), 1000)).collect();
+            let tables = (1..=n).map(|i| (peer(i), v4_table(1000))).collect();
             h.send(Msg::RibEnd {
                 time: h.now,
                 collector: CollectorId::new("c"),
@@ -1243,7 +1247,7 @@ mod tests {
                 file: 0,
             });
         }
-        let tables = (1..=6).map(|i| (peer(i), 1000)).collect();
+        let tables = (1..=6).map(|i| (peer(i), v4_table(1000))).collect();
         h.send(Msg::RibEnd {
             time: dump,
             collector: CollectorId::new("c"),

@@ -42,7 +42,7 @@ pub enum Msg {
     RibEnd {
         time: Timestamp,
         collector: CollectorId,
-        tables: Vec<(PeerId, u64)>,
+        tables: Vec<(PeerId, TableSize)>,
     },
     /// One minute of one session's messages (all prefixes): liveness and mass withdrawals.
     Activity {
@@ -76,10 +76,63 @@ impl Msg {
     }
 }
 
+/// A session's table in a RIB dump: its prefixes in each address family. A full feed is judged
+/// per family (an IPv6 table is a fifth of an IPv4 one), so the two are counted apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSize {
+    pub v4: u64,
+    pub v6: u64,
+}
+
+impl TableSize {
+    /// Count one prefix of the table.
+    pub fn add(&mut self, prefix: &Prefix) {
+        match prefix {
+            Prefix::V4(_) => self.v4 += 1,
+            Prefix::V6(_) => self.v6 += 1,
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.v4 + self.v6
+    }
+}
+
+/// The address families of a watched AS's prefixes: the full feeds that count for it are those
+/// of these families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Families {
+    v4: bool,
+    v6: bool,
+}
+
+impl Families {
+    /// The families of `prefixes`; both while none is known yet (any full feed may see it).
+    fn of<'a>(prefixes: impl IntoIterator<Item = &'a Prefix>) -> Self {
+        let mut f = Families {
+            v4: false,
+            v6: false,
+        };
+        for p in prefixes {
+            match p {
+                Prefix::V4(_) => f.v4 = true,
+                Prefix::V6(_) => f.v6 = true,
+            }
+            if f.v4 && f.v6 {
+                break;
+            }
+        }
+        if !f.v4 && !f.v6 {
+            f = Families { v4: true, v6: true };
+        }
+        f
+    }
+}
+
 /// The rules that decide which sessions count (docs/METHOD.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EligibilityRules {
-    /// Full feed: table ≥ this fraction of the median of the 10 largest tables of the RIB.
+    /// Full feed: table ≥ this fraction of the median of the 10 largest tables of the RIB, in
+    /// the same address family.
     pub full_feed_fraction: f64,
     /// A session silent for longer than this (seconds) stops counting.
     pub silence_secs: i64,
@@ -231,8 +284,15 @@ struct RouteInfo {
 #[derive(Clone, Serialize, Deserialize)]
 struct Session {
     id: PeerId,
+    /// All prefixes of its table in the last RIB (for the mass-withdrawal rule).
     table_size: Option<u64>,
-    full_feed: Option<bool>,
+    /// A full IPv4 table in the last RIB (named as before IPv6 was judged apart, so that a
+    /// monitor's saved state still reads).
+    #[serde(rename = "full_feed")]
+    full_feed_v4: Option<bool>,
+    /// A full IPv6 table in the last RIB.
+    #[serde(default)]
+    full_feed_v6: Option<bool>,
     established: bool,
     /// After a reset or a mass withdrawal: counts again from this time on.
     settling_until: Option<Timestamp>,
@@ -245,6 +305,25 @@ struct Session {
     /// The end of the last minute in which this session spoke at its ordinary rate.
     #[serde(default)]
     last_calm: Option<Timestamp>,
+}
+
+impl Session {
+    /// Whether it has a full table in one of `families`: `None` while no RIB has said (and one
+    /// family is unknown without the other saying yes).
+    fn full_feed_in(&self, families: Families) -> Option<bool> {
+        let judged = [
+            (families.v4, self.full_feed_v4),
+            (families.v6, self.full_feed_v6),
+        ];
+        let wanted = judged.iter().filter(|(w, _)| *w).map(|(_, f)| *f);
+        if wanted.clone().any(|f| f == Some(true)) {
+            Some(true)
+        } else if wanted.clone().any(|f| f.is_none()) {
+            None
+        } else {
+            Some(false)
+        }
+    }
 }
 
 /// A peer that re-sends its table after a session reset the collector did not record (no
@@ -393,7 +472,8 @@ impl Tracker {
         self.sessions.push(Session {
             id: peer.clone(),
             table_size: None,
-            full_feed: None,
+            full_feed_v4: None,
+            full_feed_v6: None,
             established: true,
             settling_until: None,
             settling_reason: None,
@@ -791,24 +871,18 @@ impl Tracker {
         &mut self,
         time: Timestamp,
         collector: CollectorId,
-        tables: Vec<(PeerId, u64)>,
+        tables: Vec<(PeerId, TableSize)>,
     ) {
-        let mut sizes: Vec<u64> = tables.iter().map(|(_, n)| *n).collect();
-        sizes.sort_unstable_by(|a, b| b.cmp(a));
-        let top: Vec<u64> = sizes.iter().take(10).copied().collect();
-        let median = if top.is_empty() {
-            0
-        } else {
-            top[top.len() / 2]
-        };
-        let threshold = self.rules.full_feed_fraction * median as f64;
+        let v4_threshold = self.full_table_threshold(tables.iter().map(|(_, t)| t.v4));
+        let v6_threshold = self.full_table_threshold(tables.iter().map(|(_, t)| t.v6));
         let in_rib: BTreeSet<usize> = tables
             .iter()
-            .map(|(peer, n)| {
+            .map(|(peer, t)| {
                 let s = self.session(peer);
                 let sess = &mut self.sessions[s];
-                sess.table_size = Some(*n);
-                sess.full_feed = Some(*n as f64 >= threshold && *n > 0);
+                sess.table_size = Some(t.total());
+                sess.full_feed_v4 = Some(t.v4 > 0 && t.v4 as f64 >= v4_threshold);
+                sess.full_feed_v6 = Some(t.v6 > 0 && t.v6 as f64 >= v6_threshold);
                 sess.established = true;
                 sess.settling_until = None;
                 sess.last_activity = Some(time);
@@ -819,7 +893,8 @@ impl Tracker {
             // A session that is down at dump time is absent from the dump whatever its table:
             // it keeps what the last RIB said of it, until a RIB sees it up.
             if sess.id.collector == collector && !in_rib.contains(&i) && sess.established {
-                sess.full_feed = Some(false);
+                sess.full_feed_v4 = Some(false);
+                sess.full_feed_v6 = Some(false);
             }
         }
         let state = self.collectors.entry(collector.clone()).or_default();
@@ -851,6 +926,22 @@ impl Tracker {
             self.routes.entry(prefix).or_default().insert(s, info);
         }
         self.mark_all_dirty();
+    }
+
+    /// The size a table of one address family must reach to be full: the set fraction of the
+    /// median of the 10 largest tables of that family in the RIB, leaving out tables under a
+    /// quarter of the largest. The median resists one inflated table (a leak of
+    /// more-specifics); leaving out the small ones keeps it right where a family has fewer
+    /// than six full feeds (IPv6 at many collectors): otherwise the median of the 10 largest
+    /// would be a partial table, and every partial feed would count as full.
+    fn full_table_threshold(&self, sizes: impl Iterator<Item = u64>) -> f64 {
+        let mut sizes: Vec<u64> = sizes.filter(|n| *n > 0).collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        let largest = sizes.first().copied().unwrap_or(0);
+        sizes.truncate(10);
+        sizes.retain(|n| n.saturating_mul(4) >= largest);
+        let median = sizes.get(sizes.len() / 2).copied().unwrap_or(0);
+        self.rules.full_feed_fraction * median as f64
     }
 
     /// Where a RIB says otherwise than the updates read before it, the change happened at an
@@ -905,8 +996,16 @@ impl Tracker {
         }
     }
 
-    /// Why session `s` does not count for `asn` at `now`, or `None` if it counts.
-    fn exclusion(&self, s: usize, asn: u32, now: Timestamp, w: &WatchedAs) -> Option<Exclusion> {
+    /// Why session `s` does not count for `asn` at `now`, or `None` if it counts. `families`
+    /// are those of the AS's prefixes (`Families::of(&w.prefixes)`, computed once by the caller).
+    fn exclusion(
+        &self,
+        s: usize,
+        asn: u32,
+        now: Timestamp,
+        w: &WatchedAs,
+        families: Families,
+    ) -> Option<Exclusion> {
         let sess = &self.sessions[s];
         let id = &sess.id;
         if id.asn == asn
@@ -915,7 +1014,7 @@ impl Tracker {
         {
             return Some(Exclusion::NotAPeer);
         }
-        match sess.full_feed {
+        match sess.full_feed_in(families) {
             Some(false) => return Some(Exclusion::NotAPeer),
             None if !w.carriers.contains(&s) => return Some(Exclusion::NotAPeer),
             _ => {}
@@ -971,13 +1070,19 @@ impl Tracker {
             partial: self.collectors.values().any(|c| !c.has_rib) || self.collectors.is_empty(),
             ..Snapshot::default()
         };
+        let families = Families::of(&w.prefixes);
         let mut counted: HashMap<usize, Option<Exclusion>> = HashMap::new();
         let mut eligible: Vec<u32> = Vec::new();
         let mut noise: BTreeMap<Noise, Vec<u32>> = BTreeMap::new();
-        for s in w.carriers.iter().copied().chain(self.full_feed_sessions()) {
+        for s in w
+            .carriers
+            .iter()
+            .copied()
+            .chain(self.full_feed_sessions(families))
+        {
             let ex = *counted
                 .entry(s)
-                .or_insert_with(|| self.exclusion(s, asn, now, w));
+                .or_insert_with(|| self.exclusion(s, asn, now, w, families));
             match ex {
                 None => eligible.push(self.sessions[s].id.asn),
                 Some(Exclusion::Noise(n)) => {
@@ -998,7 +1103,7 @@ impl Tracker {
                     }
                     let ex = *counted
                         .entry(s)
-                        .or_insert_with(|| self.exclusion(s, asn, now, w));
+                        .or_insert_with(|| self.exclusion(s, asn, now, w, families));
                     if ex.is_some() {
                         continue;
                     }
@@ -1043,6 +1148,7 @@ impl Tracker {
         let Some(w) = self.watched.get(&asn) else {
             return Vec::new();
         };
+        let families = Families::of(&w.prefixes);
         let mut found = BTreeSet::new();
         for p in &w.prefixes {
             if matches!(scope, Scope::Prefix(q) if q != *p) {
@@ -1056,7 +1162,10 @@ impl Tracker {
                     Scope::Upstream(u) => info.upstream == Some(u),
                     _ => true,
                 };
-                if in_scope && info_ends_in(info, asn) && self.exclusion(s, asn, now, w).is_none() {
+                if in_scope
+                    && info_ends_in(info, asn)
+                    && self.exclusion(s, asn, now, w, families).is_none()
+                {
                     found.insert(s);
                 }
             }
@@ -1067,17 +1176,19 @@ impl Tracker {
             .collect()
     }
 
-    fn full_feed_sessions(&self) -> impl Iterator<Item = usize> + '_ {
+    /// Sessions with a full table in one of `families`.
+    fn full_feed_sessions(&self, families: Families) -> impl Iterator<Item = usize> + '_ {
         self.sessions
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.full_feed == Some(true))
+            .filter(move |(_, s)| s.full_feed_in(families) == Some(true))
             .map(|(i, _)| i)
     }
 
-    /// Sessions known, and how many counted as full feed, for the summary.
+    /// Sessions known, and how many are full feeds (in either address family), for the summary.
     pub fn session_counts(&self) -> (usize, usize) {
-        (self.sessions.len(), self.full_feed_sessions().count())
+        let either = Families { v4: true, v6: true };
+        (self.sessions.len(), self.full_feed_sessions(either).count())
     }
 }
 
@@ -1148,5 +1259,139 @@ fn info_ends_in(info: &RouteInfo, asn: u32) -> bool {
         Origin::As(a) => *a == asn,
         Origin::Uncertain(set) => set.contains(&asn),
         Origin::None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AS: u32 = 64511;
+    const DUMP: Timestamp = Timestamp {
+        secs: 1_000_000,
+        micros: 0,
+    };
+
+    fn peer(i: u32) -> PeerId {
+        let ip = if i > 10 {
+            format!("2001:db8::{i}")
+        } else {
+            format!("192.0.2.{i}")
+        };
+        PeerId {
+            collector: CollectorId::new("c"),
+            ip: ip.parse().expect("ip"),
+            asn: 65000 + i,
+        }
+    }
+
+    /// A collector's RIB: peers 1–10 with IPv4 tables of 1000 (peer 10 also sends 5 IPv6
+    /// prefixes), peers 11–13 IPv6-only with 200; peers 4 and 11 carry `AS`'s `prefixes`.
+    fn tracker_after_rib(prefixes: &[&str]) -> Tracker {
+        let prefixes: Vec<Prefix> = prefixes.iter().map(|p| p.parse().expect("pfx")).collect();
+        let mut t = Tracker::new(EligibilityRules::default(), &[AS], &prefixes);
+        t.apply(Msg::RibBegin {
+            time: DUMP,
+            collector: CollectorId::new("c"),
+        });
+        for i in [4, 11] {
+            for p in prefixes.iter().filter(|p| p.addr().is_ipv6() == (i > 10)) {
+                t.apply(Msg::RibRoute {
+                    time: DUMP,
+                    peer: peer(i),
+                    prefix: *p,
+                    attrs: Arc::new(RouteAttrs {
+                        path: format!("{} 3549 {AS}", 65000 + i).parse().expect("path"),
+                        ..RouteAttrs::default()
+                    }),
+                    file: 0,
+                });
+            }
+        }
+        let size = |i: u32| match i {
+            10 => TableSize { v4: 1000, v6: 5 },
+            11.. => TableSize { v4: 0, v6: 200 },
+            _ => TableSize { v4: 1000, v6: 0 },
+        };
+        t.apply(Msg::RibEnd {
+            time: DUMP,
+            collector: CollectorId::new("c"),
+            tables: (1..=13).map(|i| (peer(i), size(i))).collect(),
+        });
+        t
+    }
+
+    fn counts(t: &Tracker) -> (usize, usize) {
+        let s = t.snapshot(AS, DUMP);
+        (s.eligible, s.visible)
+    }
+
+    #[test]
+    fn full_feeds_are_judged_per_address_family() {
+        // An IPv6 table a fifth of the IPv4 ones is full; five IPv6 prefixes beside a full
+        // IPv4 table are not.
+        let v6 = tracker_after_rib(&["2001:db8:64::/48"]);
+        assert_eq!(counts(&v6), (3, 1), "the three IPv6 full feeds count");
+        let v4 = tracker_after_rib(&["100.64.0.0/24"]);
+        assert_eq!(counts(&v4), (10, 1), "only the IPv4 full feeds count");
+        let both = tracker_after_rib(&["100.64.0.0/24", "2001:db8:64::/48"]);
+        assert_eq!(counts(&both), (13, 2));
+        assert_eq!(v6.session_counts(), (13, 13));
+    }
+
+    #[test]
+    fn a_family_with_few_full_feeds_does_not_make_partial_feeds_full() {
+        // Two full IPv6 tables (4000) and eight partial ones (80): the median of the 10
+        // largest is a partial table, which must not make the partial feeds full.
+        let mut t = Tracker::new(EligibilityRules::default(), &[AS], &[]);
+        let tables = (11..=20)
+            .map(|i| {
+                let v6 = if i <= 12 { 4000 } else { 80 };
+                (peer(i), TableSize { v4: 0, v6 })
+            })
+            .collect();
+        t.apply(Msg::RibBegin {
+            time: DUMP,
+            collector: CollectorId::new("c"),
+        });
+        t.apply(Msg::RibEnd {
+            time: DUMP,
+            collector: CollectorId::new("c"),
+            tables,
+        });
+        assert_eq!(t.session_counts(), (10, 2));
+        // One inflated table (three times the others) does not raise the bar over them.
+        let mut t = Tracker::new(EligibilityRules::default(), &[AS], &[]);
+        let tables = (1..=10)
+            .map(|i| {
+                let v4 = if i == 1 { 3000 } else { 1000 };
+                (peer(i), TableSize { v4, v6: 0 })
+            })
+            .collect();
+        t.apply(Msg::RibEnd {
+            time: DUMP,
+            collector: CollectorId::new("c"),
+            tables,
+        });
+        assert_eq!(t.session_counts(), (10, 10));
+    }
+
+    #[test]
+    fn an_as_without_known_prefixes_counts_full_feeds_of_either_family() {
+        let t = tracker_after_rib(&[]);
+        assert_eq!(counts(&t), (13, 0));
+    }
+
+    #[test]
+    fn a_saved_state_from_before_the_families_still_reads() {
+        let t = tracker_after_rib(&["100.64.0.0/24"]);
+        let mut json = serde_json::to_value(&t).expect("serialises");
+        for s in json["sessions"].as_array_mut().expect("sessions") {
+            let s = s.as_object_mut().expect("a session");
+            assert!(s.contains_key("full_feed"), "IPv4 keeps its old name");
+            s.remove("full_feed_v6");
+        }
+        let old: Tracker = serde_json::from_value(json).expect("reads");
+        assert_eq!(counts(&old), (10, 1));
     }
 }

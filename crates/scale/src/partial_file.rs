@@ -20,7 +20,7 @@ use cutoff_core::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
 use cutoff_core::parse::{FileStats, RouteAttrs};
 use cutoff_core::pipeline::ScanPlan;
 use cutoff_core::pipeline::partial::{MinuteMark, PeerCount, Segment, SegmentFile};
-use cutoff_core::state::{EligibilityRules, Msg};
+use cutoff_core::state::{EligibilityRules, Msg, TableSize};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 /// Version of the partial's rows and metadata; bumped when a partial can no longer be read
 /// as before.
-pub const PARTIAL_SCHEMA_VERSION: u32 = 1;
+pub const PARTIAL_SCHEMA_VERSION: u32 = 2;
 
 /// The metadata key holding the JSON header.
 const HEADER_KEY: &str = "cutoff.partial";
@@ -157,6 +157,7 @@ fn schema() -> Arc<Schema> {
         f("old_state", DataType::UInt16, true),
         f("new_state", DataType::UInt16, true),
         f("count", DataType::UInt64, true),
+        f("count_v6", DataType::UInt64, true),
         f("withdrawals", DataType::UInt64, true),
         f("reason", DataType::Utf8, true),
         f("hole", DataType::Boolean, true),
@@ -176,6 +177,7 @@ struct Row {
     attrs: Option<Arc<RouteAttrs>>,
     states: Option<(u16, u16)>,
     count: Option<u64>,
+    count_v6: Option<u64>,
     withdrawals: Option<u64>,
     reason: Option<String>,
     hole: Option<bool>,
@@ -200,6 +202,7 @@ struct Columns {
     old_state: UInt16Builder,
     new_state: UInt16Builder,
     count: UInt64Builder,
+    count_v6: UInt64Builder,
     withdrawals: UInt64Builder,
     reason: StringBuilder,
     hole: BooleanBuilder,
@@ -235,6 +238,7 @@ impl Columns {
         self.old_state.append_option(r.states.map(|s| s.0));
         self.new_state.append_option(r.states.map(|s| s.1));
         self.count.append_option(r.count);
+        self.count_v6.append_option(r.count_v6);
         self.withdrawals.append_option(r.withdrawals);
         self.reason.append_option(r.reason);
         self.hole.append_option(r.hole);
@@ -261,6 +265,7 @@ impl Columns {
             Arc::new(self.old_state.finish()),
             Arc::new(self.new_state.finish()),
             Arc::new(self.count.finish()),
+            Arc::new(self.count_v6.finish()),
             Arc::new(self.withdrawals.finish()),
             Arc::new(self.reason.finish()),
             Arc::new(self.hole.finish()),
@@ -341,7 +346,8 @@ fn message_rows(segment: u32, seq: u64, msg: &Msg, mut emit: impl FnMut(Row)) {
                     kind: "rib_table",
                     time: *time,
                     peer: peer_of(peer),
-                    count: Some(*size),
+                    count: Some(size.v4),
+                    count_v6: Some(size.v6),
                     ..Row::default()
                 });
             }
@@ -583,6 +589,7 @@ impl Rebuild {
         let old_state = col("old_state")?.as_primitive_opt::<UInt16Type>();
         let new_state = col("new_state")?.as_primitive_opt::<UInt16Type>();
         let count = col("count")?.as_primitive_opt::<UInt64Type>();
+        let count_v6 = col("count_v6")?.as_primitive_opt::<UInt64Type>();
         let withdrawals = col("withdrawals")?.as_primitive_opt::<UInt64Type>();
         let reason = col("reason")?.as_string_opt::<i32>();
         let hole = col("hole")?.as_boolean_opt();
@@ -600,6 +607,7 @@ impl Rebuild {
             Some(old_state),
             Some(new_state),
             Some(count),
+            Some(count_v6),
             Some(withdrawals),
             Some(reason),
             Some(hole),
@@ -617,6 +625,7 @@ impl Rebuild {
             old_state,
             new_state,
             count,
+            count_v6,
             withdrawals,
             reason,
             hole,
@@ -681,7 +690,11 @@ impl Rebuild {
             // Rows that belong to the RIB's end or the mark before them.
             match (kind, &mut self.open) {
                 ("rib_table", Some((i, Open::RibEnd(Msg::RibEnd { tables, .. })))) if *i == s => {
-                    tables.push((peer()?, count.value(r)));
+                    let size = TableSize {
+                        v4: count.value(r),
+                        v6: count_v6.value(r),
+                    };
+                    tables.push((peer()?, size));
                     continue;
                 }
                 ("minute_count", Some((i, Open::Mark(m)))) if *i == s => {

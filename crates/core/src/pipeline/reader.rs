@@ -5,7 +5,7 @@ use crate::files::{CollectorFiles, FileKind, MrtFile};
 use crate::model::{CollectorId, Origin, PeerId, Prefix, Timestamp};
 use crate::parse::ahead::Gate;
 use crate::parse::{self, FileStats, Item, RouteKind};
-use crate::state::Msg;
+use crate::state::{Msg, TableSize};
 use crate::summary::FileReport;
 use crate::watch::Watch;
 use crossbeam_channel::Sender;
@@ -347,7 +347,7 @@ struct FileReader<'a> {
     watch: &'a mut Watch,
     activity: &'a mut Activity,
     out: &'a mut BatchSender,
-    tables: FxHashMap<(IpAddr, u32), u64>,
+    tables: FxHashMap<(IpAddr, u32), TableSize>,
     rib_started: bool,
     last_time: Option<Timestamp>,
     /// For a partial: every prefix seen originated by a watched AS.
@@ -390,7 +390,10 @@ impl parse::Handler for FileReader<'_> {
         self.last_time = Some(time);
         self.tick(time);
         for e in &rib.entries {
-            *self.tables.entry((e.peer_ip, e.peer_asn)).or_default() += 1;
+            self.tables
+                .entry((e.peer_ip, e.peer_asn))
+                .or_default()
+                .add(&rib.prefix);
         }
         false
     }
@@ -441,7 +444,10 @@ impl<'a> FileReader<'a> {
             }
             Item::Route(r) if r.kind == RouteKind::Rib => {
                 self.tick(t);
-                *self.tables.entry((r.peer_ip, r.peer_asn)).or_default() += 1;
+                self.tables
+                    .entry((r.peer_ip, r.peer_asn))
+                    .or_default()
+                    .add(&r.prefix);
                 let Some(attrs) = r.attrs else { return };
                 if !self.wanted(&r.prefix, Some(&attrs.path)) {
                     return;
@@ -520,7 +526,7 @@ impl<'a> FileReader<'a> {
                     collector: self.collector.clone(),
                 });
             }
-            let mut tables: Vec<(PeerId, u64)> = self
+            let mut tables: Vec<(PeerId, TableSize)> = self
                 .tables
                 .drain()
                 .map(|((ip, asn), n)| {
