@@ -21,8 +21,12 @@ pub struct MonitorArgs {
     pub metrics_file: Option<PathBuf>,
     /// One pass, then exit. This is what every run does (cron and the systemd timer start
     /// each run); the flag lets wrappers say so explicitly.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "follow")]
     pub once: bool,
+    /// Run until SIGTERM or SIGINT, fed by the live sources of the configuration (`[source]
+    /// bmp_listen`), alerting within seconds; then write the checkpoint and exit 0.
+    #[arg(long, conflicts_with_all = ["exit_code", "metrics_file"])]
+    pub follow: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,5 +59,8 @@ pub fn run(args: MonitorArgs) -> Result<ExitStatus> {
         exit_code: args.exit_code,
         metrics_file: args.metrics_file,
     };
+    if args.follow {
+        return cutoff_monitor::follow::follow_with(&options, &*RealPipeline::factory());
+    }
     run_with(&options, &*RealPipeline::factory())
 }

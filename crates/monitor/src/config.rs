@@ -329,6 +329,17 @@ pub struct SourceConfig {
     /// is streamed (`cutoff scan --max-in-memory`).
     #[serde(default = "default_max_in_memory")]
     pub max_in_memory: Size,
+    /// `monitor --follow`: the address the BMP station listens on for routers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bmp_listen: Option<std::net::SocketAddr>,
+    /// `monitor --follow`: a router's initial table is closed this long after it connected,
+    /// whatever End-of-RIB markers are missing.
+    #[serde(default = "default_bmp_dump_deadline")]
+    pub bmp_dump_deadline: Secs,
+}
+
+fn default_bmp_dump_deadline() -> Secs {
+    Secs(300)
 }
 
 fn default_max_in_memory() -> Size {
@@ -391,11 +402,18 @@ impl Default for SourceConfig {
             min_rate: default_min_rate(),
             max_retry_wait: default_max_retry_wait(),
             max_in_memory: default_max_in_memory(),
+            bmp_listen: None,
+            bmp_dump_deadline: default_bmp_dump_deadline(),
         }
     }
 }
 
 impl SourceConfig {
+    /// Only a live source is configured: there are no files for a cron run to read.
+    pub fn live_only(&self) -> bool {
+        self.bmp_listen.is_some() && self.mirror.is_empty() && self.collectors.is_empty()
+    }
+
     pub fn mode(&self) -> SourceMode {
         self.mode.unwrap_or(if self.mirror.is_empty() {
             SourceMode::Archive
@@ -655,8 +673,8 @@ impl MonitorConfig {
                 "source.mirror: mode is \"mirror\" but no directory is given (mirror = [\"/srv/mrt\"])"
                     .into(),
             ),
-            SourceMode::Archive if s.collectors.is_empty() => Err(
-                "source: give source.mirror = [\"DIR\"] for a local mirror, or source.collectors = [\"route-views2\"] for the archives"
+            SourceMode::Archive if s.collectors.is_empty() && s.bmp_listen.is_none() => Err(
+                "source: give source.mirror = [\"DIR\"] for a local mirror, source.collectors = [\"route-views2\"] for the archives, or source.bmp_listen = \"ADDR:PORT\" for routers (monitor --follow)"
                     .into(),
             ),
             _ => {

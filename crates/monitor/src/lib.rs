@@ -13,6 +13,7 @@ pub mod alert;
 pub mod checkpoint;
 pub mod config;
 pub mod durable;
+pub mod follow;
 pub mod metrics;
 pub mod run;
 pub mod seam;
@@ -42,6 +43,12 @@ pub fn run_with(args: &RunOptions, make: &PipelineFactory) -> anyhow::Result<Exi
     let started = std::time::Instant::now();
     let now = chrono::Utc::now().timestamp();
     let config = MonitorConfig::load(&args.config)?;
+    if config.source.live_only() {
+        anyhow::bail!(
+            "{}: the only source is live (source.bmp_listen): run `cutoff monitor --follow`",
+            args.config.display()
+        );
+    }
     let dir = config.state_dir();
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("state_dir {}: {e}", dir.display()))?;

@@ -78,20 +78,7 @@ pub fn run_locked(
     make: &PipelineFactory,
     now: i64,
 ) -> Result<(RunReport, Checkpoint), String> {
-    let asns = config.asns();
-    let mut ck = store
-        .load()?
-        .unwrap_or_else(|| Checkpoint::new(asns.clone()));
-    if ck.asns != asns {
-        if ck.pipeline.is_some() {
-            warn(&format!(
-                "the watchlist changed (was {:?}, now {:?}): the routing state starts over from the files read from now on",
-                ck.asns, asns
-            ));
-        }
-        ck.pipeline = None;
-        ck.asns = asns;
-    }
+    let mut ck = open_checkpoint(config, store)?;
     let sel = select(config, &mut ck, now)?;
     for w in &sel.warnings {
         warn(w);
@@ -144,6 +131,25 @@ pub fn run_locked(
     Ok((report, ck))
 }
 
+/// The checkpoint, or a new one; a changed watchlist starts the routing state over.
+pub(crate) fn open_checkpoint(config: &MonitorConfig, store: &Store) -> Result<Checkpoint, String> {
+    let asns = config.asns();
+    let mut ck = store
+        .load()?
+        .unwrap_or_else(|| Checkpoint::new(asns.clone()));
+    if ck.asns != asns {
+        if ck.pipeline.is_some() {
+            warn(&format!(
+                "the watchlist changed (was {:?}, now {:?}): the routing state starts over from what is read from now on",
+                ck.asns, asns
+            ));
+        }
+        ck.pipeline = None;
+        ck.asns = asns;
+    }
+    Ok(ck)
+}
+
 pub(crate) fn warn(msg: &str) {
     eprintln!("cutoff monitor: {msg}");
 }
@@ -169,7 +175,12 @@ fn report_file(f: &FileReport) -> bool {
 
 /// New events → alerts pending for every sink; an alert already in the ledger is not raised
 /// again. Returns how many were raised.
-fn raise_alerts(config: &MonitorConfig, ck: &mut Checkpoint, events: &[Event], now: i64) -> usize {
+pub(crate) fn raise_alerts(
+    config: &MonitorConfig,
+    ck: &mut Checkpoint,
+    events: &[Event],
+    now: i64,
+) -> usize {
     let sinks: BTreeSet<String> = config
         .sinks
         .iter()
@@ -221,7 +232,7 @@ fn cached_names(config: &MonitorConfig) -> AsNames {
     }
 }
 
-fn prune_ledger(ck: &mut Checkpoint, keep: i64, now: i64) {
+pub(crate) fn prune_ledger(ck: &mut Checkpoint, keep: i64, now: i64) {
     ck.alerts
         .retain(|a| !a.pending.is_empty() || now - a.raised < keep);
 }
@@ -229,7 +240,7 @@ fn prune_ledger(ck: &mut Checkpoint, keep: i64, now: i64) {
 /// Deliver every pending alert, recording each delivery in the checkpoint at once. A sink
 /// that fails is not tried again for the rest of this run; its alerts stay pending.
 /// Returns the number of (alert, sink) deliveries still pending.
-fn deliver(
+pub(crate) fn deliver(
     config: &MonitorConfig,
     store: &Store,
     ck: &mut Checkpoint,
@@ -325,6 +336,13 @@ mod tests {
         }
         fn visible_peers(&self) -> BTreeMap<u32, usize> {
             [(26780, 36)].into()
+        }
+        fn push_live(&mut self, _: Vec<cutoff_core::state::Msg>) {}
+        fn tick_live(&mut self, _: Timestamp) -> Vec<Event> {
+            Vec::new()
+        }
+        fn known_prefixes(&self) -> Vec<cutoff_core::model::Prefix> {
+            Vec::new()
         }
     }
 

@@ -1,9 +1,11 @@
 //! The seam to the incremental pipeline: the monitor drives `cutoff_core::pipeline::Pipeline`
 //! through [`Incremental`], so tests can script a fake in its place.
 
+use cutoff_core::detect::Event;
 use cutoff_core::files::{CollectorFiles, FileKind, MrtFile};
-use cutoff_core::model::{CollectorId, Timestamp};
+use cutoff_core::model::{CollectorId, Prefix, Timestamp};
 use cutoff_core::pipeline::ScanPlan;
+use cutoff_core::state::Msg;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -29,6 +31,12 @@ pub trait Incremental {
     fn state(&mut self) -> Result<serde_json::Value, String>;
     /// Eligible peer ASNs currently seeing each watched AS.
     fn visible_peers(&self) -> BTreeMap<u32, usize>;
+    /// Live input (`monitor --follow`): messages as they arrive.
+    fn push_live(&mut self, msgs: Vec<Msg>);
+    /// Live input: the clock reads `now`; returns the events confirmed since last asked.
+    fn tick_live(&mut self, now: Timestamp) -> Vec<Event>;
+    /// Every prefix of the watched ASes known so far (given or learned).
+    fn known_prefixes(&self) -> Vec<Prefix>;
 }
 
 /// Builds the pipeline for a plan, from a saved state or fresh.
@@ -90,6 +98,19 @@ impl Incremental for RealPipeline {
 
     fn visible_peers(&self) -> BTreeMap<u32, usize> {
         self.0.visible_peers()
+    }
+
+    fn push_live(&mut self, msgs: Vec<Msg>) {
+        self.0.push_live(msgs);
+    }
+
+    fn tick_live(&mut self, now: Timestamp) -> Vec<Event> {
+        self.0.tick_live(now);
+        self.0.take_events()
+    }
+
+    fn known_prefixes(&self) -> Vec<Prefix> {
+        self.0.known_prefixes()
     }
 }
 

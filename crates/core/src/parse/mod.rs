@@ -6,6 +6,7 @@
 //! 4096 bytes in 2008 must be repaired before bgpkit-parser sees them (see [`salvage`]).
 
 pub mod ahead;
+pub mod bmp;
 pub mod decode;
 pub mod exact;
 pub mod prefilter;

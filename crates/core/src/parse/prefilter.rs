@@ -55,7 +55,17 @@ pub fn view_bgp4mp(subtype: u16, body: &[u8]) -> Option<UpdateView<'_>> {
     };
     let peer_ip = read_ip(body.get(at..at + ip_len)?)?;
     at += 2 * ip_len;
-    let bgp = body.get(at..)?;
+    view_bgp_message(body.get(at..)?, peer_ip, peer_asn, asn_len)
+}
+
+/// Read a whole BGP message (header included) that must be an UPDATE, as BMP's Route
+/// Monitoring carries it. `None` as for [`view_bgp4mp`].
+pub fn view_bgp_message(
+    bgp: &[u8],
+    peer_ip: IpAddr,
+    peer_asn: u32,
+    asn_len: usize,
+) -> Option<UpdateView<'_>> {
     if bgp.len() < 19 || bgp[18] != 2 || usize::from(read_u16(bgp, 16)?) != bgp.len() {
         return None;
     }
@@ -177,6 +187,17 @@ impl<'a> UpdateView<'a> {
             .chain(mp(self.mp_unreach))
             .chain(Prefixes::new(self.nlri_v4, 1))
             .chain(mp(self.mp_reach))
+    }
+
+    /// The prefixes it announces, IPv4 then IPv6 (a BMP station counts a router's initial
+    /// table from them without parsing it).
+    pub fn announced_by_family(&self) -> (u64, u64) {
+        let mut by = [Prefixes::new(self.nlri_v4, 1).count() as u64, 0];
+        if let Some((afi, n)) = self.mp_reach {
+            let count = Prefixes::new(n, afi).count() as u64;
+            by[usize::from(afi == 2)] += count;
+        }
+        (by[0], by[1])
     }
 
     /// Does any AS that may originate the announced routes satisfy `f`? Looks at the end

@@ -8,6 +8,7 @@
 //! [`lanes`] how streams and threads are laid out.
 
 pub mod lanes;
+pub mod live;
 pub mod partial;
 pub mod plan;
 pub mod reader;
@@ -304,18 +305,7 @@ impl Pipeline {
             let Some(msg) = queues[i].pop_front() else {
                 continue;
             };
-            let t = msg.time();
-            if let Some(n) = self.now
-                && t.secs > n.secs
-            {
-                self.observe_changes(n);
-                self.detector.advance(t);
-                self.detector.fill_evidence(&self.tracker, n);
-            }
-            if self.now.is_none_or(|n| t > n) {
-                self.now = Some(t);
-            }
-            self.tracker.apply(msg);
+            self.step(msg);
             refill(i, &mut queues, &mut open);
             if let Some(m) = queues[i].front() {
                 heap.push(Reverse((m.time(), i)));
@@ -326,6 +316,51 @@ impl Pipeline {
             self.detector.advance(n);
             self.detector.fill_evidence(&self.tracker, n);
         }
+    }
+
+    /// One message, in time order: the state as of each second that ends is judged before
+    /// the first message of the next.
+    fn step(&mut self, msg: Msg) {
+        let t = msg.time();
+        self.pass_time(t);
+        self.tracker.apply(msg);
+    }
+
+    fn pass_time(&mut self, t: Timestamp) {
+        if let Some(n) = self.now
+            && t.secs > n.secs
+        {
+            self.observe_changes(n);
+            self.detector.advance(t);
+            self.detector.fill_evidence(&self.tracker, n);
+        }
+        if self.now.is_none_or(|n| t > n) {
+            self.now = Some(t);
+        }
+    }
+
+    /// Live input: messages as they arrive (in arrival order, each stamped on receipt).
+    pub fn push_live(&mut self, msgs: impl IntoIterator<Item = Msg>) {
+        for m in msgs {
+            self.step(m);
+        }
+    }
+
+    /// Live input: the clock reads `now` and nothing arrived since the last message; the
+    /// seconds gone by are judged, so a condition held long enough is confirmed without
+    /// waiting for the next message.
+    pub fn tick_live(&mut self, now: Timestamp) {
+        self.pass_time(now);
+    }
+
+    /// Every prefix of the watched ASes known so far (given, or seen originated by them).
+    pub fn known_prefixes(&self) -> Vec<Prefix> {
+        self.tracker.known_prefixes().into_iter().collect()
+    }
+
+    /// Events confirmed since last asked (live input).
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.detector.take_events()
     }
 }
 

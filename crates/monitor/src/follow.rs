@@ -1,0 +1,172 @@
+//! `cutoff monitor --follow`: one long-running process fed by live sources (a BMP station
+//! for routers), with the watchlist, thresholds, sinks, checkpoint and alert ledger of the
+//! cron mode. It runs until SIGTERM or SIGINT, then writes its checkpoint and exits 0.
+//!
+//! Each second the routing state is judged as of the clock; an event confirmed raises its
+//! alert at once: the ledger is written with the alert pending, then the sinks are tried (as
+//! a cron run does). The routing state is also written once a minute, so a restart goes on
+//! from it; what routers sent while the monitor was away is never replayed, but each router
+//! resends its table on reconnecting, and where that table disagrees with the saved state the
+//! change is dated with bounds.
+
+use crate::RunOptions;
+use crate::checkpoint::{Checkpoint, Store};
+use crate::config::MonitorConfig;
+use crate::durable::Lock;
+use crate::run::{deliver, open_checkpoint, prune_ledger, raise_alerts, scan_plan, warn};
+use crate::seam::{Incremental, PipelineFactory};
+use anyhow::{Context, anyhow, bail};
+use cutoff_core::error::ExitStatus;
+use cutoff_core::watch::Watch;
+use cutoff_live::bmp_station::now;
+use cutoff_live::{LiveUpdate, Station, StationOptions};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+/// How often the routing state is written when nothing else writes it.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+
+/// The whole `--follow` command.
+pub fn follow_with(args: &RunOptions, make: &PipelineFactory) -> anyhow::Result<ExitStatus> {
+    let config = MonitorConfig::load(&args.config)?;
+    let Some(listen) = config.source.bmp_listen else {
+        bail!(
+            "{}: --follow needs a live source: [source] bmp_listen = \"ADDR:PORT\"",
+            args.config.display()
+        );
+    };
+    let dir = config.state_dir();
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("state_dir {}: {e}", dir.display()))?;
+    let Some(_lock) =
+        Lock::acquire(dir).map_err(|e| anyhow!("{}: {e}", dir.join("lock").display()))?
+    else {
+        bail!(
+            "another run holds the lock ({}); --follow holds it for as long as it runs",
+            dir.join("lock").display()
+        );
+    };
+    let store = Store::new(dir);
+    let mut ck = open_checkpoint(&config, &store).map_err(anyhow::Error::msg)?;
+    let plan = scan_plan(&config, &[]);
+    let pipeline = make(&plan, ck.pipeline.take()).map_err(|e| {
+        anyhow!(
+            "{}: {e}; delete it to start over (alerts may then repeat)",
+            store.path().display()
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let mut follower = Follower {
+        config: &config,
+        store: &store,
+        ck,
+        pipeline,
+        last_save: Instant::now(),
+    };
+    let options = StationOptions {
+        listen,
+        dump_deadline_secs: config.source.bmp_dump_deadline.0,
+    };
+    runtime.block_on(follower.run(options, &plan.prefixes))?;
+    Ok(ExitStatus::Success)
+}
+
+struct Follower<'a> {
+    config: &'a MonitorConfig,
+    store: &'a Store,
+    ck: Checkpoint,
+    pipeline: Box<dyn Incremental>,
+    last_save: Instant,
+}
+
+impl Follower<'_> {
+    async fn run(
+        &mut self,
+        options: StationOptions,
+        given: &[cutoff_core::model::Prefix],
+    ) -> anyhow::Result<()> {
+        let mut prefixes = self.pipeline.known_prefixes();
+        prefixes.extend_from_slice(given);
+        let watch = Arc::new(RwLock::new(Watch::new(self.config.asns(), prefixes)));
+        let (tx, mut rx) = mpsc::channel(256);
+        let listen = options.listen;
+        let station = Station::start(options, watch, tx)
+            .await
+            .with_context(|| format!("BMP station on {listen}"))?;
+        eprintln!(
+            "cutoff monitor: BMP station listening on {}",
+            station.local_addr
+        );
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                update = rx.recv() => match update {
+                    Some(u) => self.take(u)?,
+                    None => bail!("the BMP station stopped"),
+                },
+                _ = tick.tick() => self.judge()?,
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        self.save().map_err(anyhow::Error::msg)
+    }
+
+    fn take(&mut self, update: LiveUpdate) -> anyhow::Result<()> {
+        match update {
+            LiveUpdate::Messages(msgs) => {
+                self.pipeline.push_live(msgs);
+                return self.judge();
+            }
+            LiveUpdate::Connected { collector, remote } => {
+                eprintln!("cutoff monitor: router {collector} connected from {remote}");
+            }
+            LiveUpdate::Disconnected { collector, reason } => {
+                warn(&format!(
+                    "router {collector} disconnected ({reason}); its sessions are unknown until it is back"
+                ));
+            }
+            LiveUpdate::Note(note) => warn(&note),
+        }
+        Ok(())
+    }
+
+    /// Judge the state as of the clock; alert on what was confirmed.
+    fn judge(&mut self) -> anyhow::Result<()> {
+        let events = self.pipeline.tick_live(now());
+        if !events.is_empty() {
+            let t = chrono::Utc::now().timestamp();
+            self.ck.pipeline = Some(self.pipeline.state().map_err(anyhow::Error::msg)?);
+            raise_alerts(self.config, &mut self.ck, &events, t);
+            prune_ledger(&mut self.ck, self.config.ledger_keep.0, t);
+            self.write(t)?;
+            deliver(self.config, self.store, &mut self.ck, t).map_err(anyhow::Error::msg)?;
+            self.write(t)?;
+        } else if self.last_save.elapsed() >= SAVE_EVERY {
+            self.save().map_err(anyhow::Error::msg)?;
+        }
+        Ok(())
+    }
+
+    /// The routing state and the ledger, written.
+    fn save(&mut self) -> Result<(), String> {
+        self.ck.pipeline = Some(self.pipeline.state()?);
+        let t = chrono::Utc::now().timestamp();
+        self.write(t).map_err(|e| e.to_string())
+    }
+
+    fn write(&mut self, t: i64) -> anyhow::Result<()> {
+        self.last_save = Instant::now();
+        self.store
+            .save(&mut self.ck, t)
+            .map_err(|e| anyhow!("writing {}: {e}", self.store.path().display()))
+    }
+}
