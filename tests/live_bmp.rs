@@ -1,9 +1,10 @@
-//! `cutoff monitor --follow` fed by a real router over BMP: GoBGP (AS65000) exports its
-//! pre-policy Adj-RIB-In to the station; six ExaBGP peers (AS65001–AS65006, on
-//! 127.0.0.21–26) announce and withdraw what the test writes to their command files. The
-//! McColo-like sequence: a session reset and a peer withdrawing its whole table (no alert),
-//! the AS losing one upstream, then its last, then its return; then the router restarts
-//! (no alert). Every alert is checked: its kind, its time against the withdrawal's, once each.
+//! `cutoff monitor --follow` fed by two real routers over BMP: GoBGP 3.10 (127.0.0.1) and FRR
+//! 8.4 (`bgpd -M bmp`, 127.0.0.2), both AS65000, export their pre-policy Adj-RIB-In to the
+//! station; six ExaBGP peers (AS65001–AS65006, on 127.0.0.21–26) peer with both and announce
+//! and withdraw what the test writes to their command files. The McColo-like sequence: a
+//! session reset and a peer withdrawing its whole table (no alert), the AS losing one upstream,
+//! then its last, then its return; then each router restarts in turn (no alert). Every alert is
+//! checked: its kind, its time against the withdrawal's, once each.
 
 mod common;
 
@@ -51,7 +52,7 @@ fn tool(path: &str) -> Option<PathBuf> {
     }
     assert!(
         std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(),
-        "{path} is not installed (apt-get install gobgpd exabgp)"
+        "{path} is not installed (apt-get install gobgpd exabgp frr)"
     );
     eprintln!("SKIPPED: {path} is not installed");
     None
@@ -73,10 +74,13 @@ struct Lab {
     dir: PathBuf,
     gobgpd: PathBuf,
     exabgp: PathBuf,
+    frr_bgpd: PathBuf,
     bgp_port: u16,
     api_port: u16,
+    frr_port: u16,
     bmp_port: u16,
     router: Option<Group>,
+    frr: Option<Group>,
     peers: Vec<Option<Group>>,
     monitor: Option<Group>,
     stderr: mpsc::Receiver<String>,
@@ -154,14 +158,69 @@ impl Lab {
         ));
     }
 
-    fn start_peer(&mut self, i: usize) {
-        let conf = format!(
-            "process ctl {{\n    run /usr/bin/tail -n +1 -F {};\n    encoder text;\n}}\n\
-             neighbor 127.0.0.1 {{\n    router-id {ip};\n    local-address {ip};\n    local-as {asn};\n    peer-as 65000;\n    connect {port};\n    hold-time 90;\n    group-updates true;\n    family {{ ipv4 unicast; }}\n    api {{ processes [ ctl ]; }}\n}}\n",
-            self.cmd_file(i).display(),
+    fn exabgp_neighbor(i: usize, router: &str, port: u16) -> String {
+        format!(
+            "neighbor {router} {{\n    router-id {ip};\n    local-address {ip};\n    local-as {asn};\n    peer-as 65000;\n    connect {port};\n    hold-time 90;\n    group-updates true;\n    family {{ ipv4 unicast; }}\n    api {{ processes [ ctl ]; }}\n}}\n",
             ip = Self::peer_ip(i),
             asn = Self::peer_as(i),
-            port = self.bgp_port
+        )
+    }
+
+    /// FRR's bgpd without zebra, BMP loaded; `soft-reconfiguration inbound` on each neighbor,
+    /// without which FRR sends every pre-policy announcement as a withdrawal (FRR issue 10240).
+    fn start_frr(&mut self) {
+        let run = self.dir.join("frr");
+        std::fs::create_dir_all(&run).expect("frr dir");
+        let mut conf = format!(
+            "frr defaults traditional\nhostname lab-frr\nlog file {}/bgpd.log informational\n\
+             bgp route-map delay-timer 0\nroute-map ALL permit 10\nexit\n\
+             router bgp 65000\n bgp router-id 10.0.0.2\n no bgp ebgp-requires-policy\n",
+            run.display()
+        );
+        for i in 1..=PEERS {
+            let ip = Self::peer_ip(i);
+            conf.push_str(&format!(
+                " neighbor {ip} remote-as {}\n neighbor {ip} passive\n neighbor {ip} update-source 127.0.0.2\n neighbor {ip} disable-connected-check\n",
+                Self::peer_as(i)
+            ));
+        }
+        conf.push_str(" address-family ipv4 unicast\n");
+        for i in 1..=PEERS {
+            let ip = Self::peer_ip(i);
+            conf.push_str(&format!(
+                "  neighbor {ip} soft-reconfiguration inbound\n  neighbor {ip} route-map ALL in\n"
+            ));
+        }
+        conf.push_str(&format!(
+            " exit-address-family\n bmp targets cutoff\n  bmp monitor ipv4 unicast pre-policy\n  bmp connect 127.0.0.1 port {} min-retry 100 max-retry 1000\n exit\nexit\n",
+            self.bmp_port
+        ));
+        let path = run.join("bgpd.conf");
+        std::fs::write(&path, conf).expect("frr config");
+        let log = std::fs::File::create(run.join("stdout.log")).expect("log");
+        self.frr = Some(Group::spawn(
+            Command::new(&self.frr_bgpd)
+                .arg("-f")
+                .arg(&path)
+                .arg("-i")
+                .arg(run.join("bgpd.pid"))
+                .arg("--vty_socket")
+                .arg(&run)
+                .arg("-z")
+                .arg(run.join("zserv.api"))
+                .args(["-Z", "-n", "-l", "127.0.0.2", "-S", "-P", "0", "-M", "bmp"])
+                .args(["-p", &self.frr_port.to_string()])
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log),
+        ));
+    }
+
+    fn start_peer(&mut self, i: usize) {
+        let conf = format!(
+            "process ctl {{\n    run /usr/bin/tail -n +1 -F {};\n    encoder text;\n}}\n{}{}",
+            self.cmd_file(i).display(),
+            Self::exabgp_neighbor(i, "127.0.0.1", self.bgp_port),
+            Self::exabgp_neighbor(i, "127.0.0.2", self.frr_port),
         );
         let path = self.dir.join(format!("peer{i}.conf"));
         std::fs::write(&path, conf).expect("peer config");
@@ -183,39 +242,70 @@ impl Lab {
     }
 
     /// Sessions established at the router (`gobgp neighbor`).
+    /// Sessions established at both routers (`gobgp neighbor`, `vtysh … summary`).
     fn established(&self) -> usize {
-        let out = Command::new("gobgp")
-            .args(["-p", &self.api_port.to_string(), "neighbor"])
-            .output();
-        out.map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter(|l| l.contains("Establ"))
-                .count()
-        })
-        .unwrap_or(0)
+        let lines = |out: std::io::Result<std::process::Output>| -> Vec<String> {
+            out.map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let gobgp = lines(
+            Command::new("gobgp")
+                .args(["-p", &self.api_port.to_string(), "neighbor"])
+                .output(),
+        );
+        let frr = lines(
+            Command::new("vtysh")
+                .arg("--vty_socket")
+                .arg(self.dir.join("frr"))
+                .args(["-c", "show bgp ipv4 unicast summary"])
+                .output(),
+        );
+        // FRR: a neighbor line whose State/PfxRcd column is a count is Established.
+        let frr_up = frr.iter().filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.first().is_some_and(|a| a.starts_with("127.0.0.2"))
+                && f.get(9).is_some_and(|c| c.parse::<u32>().is_ok())
+        });
+        gobgp.iter().filter(|l| l.contains("Establ")).count() + frr_up.count()
     }
 
     fn wait_established(&self, within: Duration) {
         let end = Instant::now() + within;
-        while self.established() < PEERS && Instant::now() < end {
+        while self.established() < 2 * PEERS && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(200));
         }
-        assert_eq!(self.established(), PEERS, "every session is up");
+        assert_eq!(self.established(), 2 * PEERS, "every session is up");
     }
 
     /// Wait for a stderr line of the monitor containing `needle`.
     fn wait_said(&mut self, needle: &str, within: Duration) -> String {
+        self.wait_said_n(needle, 1, within)
+    }
+
+    /// Wait for the `n`th stderr line of the monitor containing `needle` (counting from the
+    /// start).
+    fn wait_said_n(&mut self, needle: &str, n: usize, within: Duration) -> String {
         let end = Instant::now() + within;
-        if let Some(l) = self.said.iter().find(|l| l.contains(needle)) {
-            return l.clone();
+        let found = |said: &[String]| {
+            said.iter()
+                .filter(|l| l.contains(needle))
+                .nth(n - 1)
+                .cloned()
+        };
+        if let Some(l) = found(&self.said) {
+            return l;
         }
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             match self.stderr.recv_timeout(left) {
                 Ok(line) => {
-                    self.said.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
+                    self.said.push(line);
+                    if let Some(l) = found(&self.said) {
+                        return l;
                     }
                 }
                 Err(_) => break,
@@ -266,65 +356,47 @@ fn kinds(alerts: &[Value]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
-    let (Some(gobgpd), Some(exabgp)) = (tool("/usr/bin/gobgpd"), tool("/usr/sbin/exabgp")) else {
-        return;
+/// The monitor, the router and the six peers with their baseline, once the station has read
+/// the router's initial table; `None` where the daemons are not installed.
+fn start_lab(tmp: &Path) -> Option<Lab> {
+    let (Some(gobgpd), Some(exabgp), Some(frr_bgpd)) = (
+        tool("/usr/bin/gobgpd"),
+        tool("/usr/sbin/exabgp"),
+        tool("/usr/lib/frr/bgpd"),
+    ) else {
+        return None;
     };
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().to_path_buf();
+    let dir = tmp.to_path_buf();
+    let bmp_port = free_port();
     std::fs::write(
         dir.join("monitor.toml"),
         format!(
             "state_dir = \"{d}/state\"\ncache_dir = \"{d}/cache\"\n\
              [[watch]]\nasn = {AS}\nprefixes = [\"{WATCHED}\"]\n\
-             [source]\nbmp_listen = \"127.0.0.1:0\"\nbmp_dump_deadline = \"60s\"\n\
+             [source]\nbmp_listen = \"127.0.0.1:{bmp_port}\"\nbmp_dump_deadline = \"60s\"\n\
              [thresholds]\nmin_duration = \"0s\"\nmass_window = \"8s\"\n\
              [[sink]]\ntype = \"file\"\npath = \"{d}/alerts.jsonl\"\n",
             d = dir.display()
         ),
     )
     .expect("config");
-
-    // The monitor first: the station's port goes into the router's configuration.
-    let monitor = Group::spawn(
-        Command::new(env!("CARGO_BIN_EXE_cutoff"))
-            .env_remove("CACHE_DIRECTORY")
-            .env("XDG_CACHE_HOME", common::test_cache())
-            .args(["monitor", "--follow", "--config"])
-            .arg(dir.join("monitor.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
     let (tx, rx) = mpsc::channel();
-    let mut monitor = monitor;
-    let err = monitor.0.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
     let mut lab = Lab {
         dir: dir.clone(),
         gobgpd,
         exabgp,
+        frr_bgpd,
         bgp_port: free_port(),
         api_port: free_port(),
-        bmp_port: 0,
+        frr_port: free_port(),
+        bmp_port,
         router: None,
+        frr: None,
         peers: (0..=PEERS).map(|_| None).collect(),
-        monitor: Some(monitor),
+        monitor: None,
         stderr: rx,
         said: Vec::new(),
     };
-    let listening = lab.wait_said("BMP station listening on", Duration::from_secs(30));
-    lab.bmp_port = listening
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim().parse().ok())
-        .expect("the station's port");
 
     // Baseline: each peer a table of 21 routes, AS64511 through its first upstream.
     for i in 1..=PEERS {
@@ -339,15 +411,51 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
         );
         lab.announce(i, first_upstream(i));
     }
+    // The routers and their sessions first, then the station: each router sends its whole
+    // table when it connects (GoBGP with End-of-RIB markers, FRR without).
     lab.start_router();
+    lab.start_frr();
     for i in 1..=PEERS {
         lab.start_peer(i);
     }
-    lab.wait_said(
-        "initial table read (6 sessions, 6 watched routes)",
-        Duration::from_secs(60),
+    lab.wait_established(Duration::from_secs(60));
+    let monitor = Group::spawn(
+        Command::new(env!("CARGO_BIN_EXE_cutoff"))
+            .env_remove("CACHE_DIRECTORY")
+            .env("XDG_CACHE_HOME", common::test_cache())
+            .args(["monitor", "--follow", "--config"])
+            .arg(dir.join("monitor.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
     );
-    assert_eq!(lab.established(), PEERS);
+    let mut monitor = monitor;
+    let err = monitor.0.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lab.monitor = Some(monitor);
+    lab.wait_said("BMP station listening on", Duration::from_secs(30));
+    for n in 1..=2 {
+        lab.wait_said_n(
+            "initial table read (6 sessions, 6 watched routes)",
+            n,
+            Duration::from_secs(90),
+        );
+    }
+    Some(lab)
+}
+
+#[test]
+fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(mut lab) = start_lab(tmp.path()) else {
+        return;
+    };
+    let dir = tmp.path().to_path_buf();
 
     // A session reset (peer 6's speaker restarts) and a peer withdrawing its whole table
     // (peer 5, then announcing it again): no alert.
@@ -417,12 +525,25 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
     back.sort();
     assert_eq!(back, ["restored", "upstream_gained/AS174"]);
 
-    // The router restarts: its sessions are unknown, then its table is read again. No alert.
+    // Each router restarts in turn: its sessions are unknown, then its table is read again.
+    // No alert.
     lab.router.take();
-    lab.wait_said("disconnected", Duration::from_secs(10));
+    lab.wait_said(
+        "router bmp:GoBGP@10.0.0.1 disconnected",
+        Duration::from_secs(10),
+    );
     lab.start_router();
     lab.wait_established(Duration::from_secs(60));
-    std::thread::sleep(Duration::from_secs(12));
+    lab.wait_said_n("initial table read (6 sessions", 3, Duration::from_secs(90));
+    lab.frr.take();
+    lab.wait_said(
+        "router bmp:lab-frr@10.0.0.2 disconnected",
+        Duration::from_secs(10),
+    );
+    lab.start_frr();
+    lab.wait_established(Duration::from_secs(60));
+    lab.wait_said_n("initial table read (6 sessions", 4, Duration::from_secs(90));
+    std::thread::sleep(Duration::from_secs(10));
     let a = lab.alerts();
     assert_eq!(
         kinds(&a).len(),
@@ -447,4 +568,41 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
     )
     .expect("JSON");
     assert_eq!(ck["alerts"].as_array().map(Vec::len), Some(4));
+}
+
+/// Latency (README, "Live"): how long from the last withdrawal written to its speaker until
+/// the alert is in the file sink, over 20 cuts of AS3549. Run by `scripts/bench-live.sh`.
+#[test]
+#[ignore = "a measurement, run by scripts/bench-live.sh"]
+fn latency_from_the_last_withdrawal_to_the_alert_in_the_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(lab) = start_lab(tmp.path()) else {
+        return;
+    };
+    let mut lags = Vec::new();
+    for round in 0..20 {
+        lab.withdraw(1);
+        lab.withdraw(2);
+        std::thread::sleep(Duration::from_millis(200));
+        let cut = Instant::now();
+        lab.withdraw(3);
+        let end = cut + Duration::from_secs(10);
+        while lab.alerts().len() <= round && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(lab.alerts().len(), round + 1, "an alert for round {round}");
+        lags.push(cut.elapsed().as_secs_f64());
+        for i in 1..=3 {
+            lab.announce(i, 3549);
+        }
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    lags.sort_by(f64::total_cmp);
+    println!(
+        "latency over {} cuts: median {:.3} s, max {:.3} s, min {:.3} s",
+        lags.len(),
+        lags[lags.len() / 2],
+        lags[lags.len() - 1],
+        lags[0]
+    );
 }
