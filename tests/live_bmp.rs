@@ -9,6 +9,7 @@
 mod common;
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -79,6 +80,7 @@ struct Lab {
     api_port: u16,
     frr_port: u16,
     bmp_port: u16,
+    metrics_port: u16,
     router: Option<Group>,
     frr: Option<Group>,
     peers: Vec<Option<Group>>,
@@ -133,9 +135,8 @@ impl Lab {
 
     fn start_router(&mut self) {
         let mut conf = format!(
-            "[global.config]\n  as = 65000\n  router-id = \"10.0.0.1\"\n  port = {}\n  local-address-list = [\"127.0.0.1\"]\n\
-             [[bmp-servers]]\n  [bmp-servers.config]\n    address = \"127.0.0.1\"\n    port = {}\n    route-monitoring-policy = \"pre-policy\"\n",
-            self.bgp_port, self.bmp_port
+            "[global.config]\n  as = 65000\n  router-id = \"10.0.0.1\"\n  port = {}\n  local-address-list = [\"127.0.0.1\"]\n",
+            self.bgp_port
         );
         for i in 1..=PEERS {
             conf.push_str(&format!(
@@ -191,10 +192,9 @@ impl Lab {
                 "  neighbor {ip} soft-reconfiguration inbound\n  neighbor {ip} route-map ALL in\n"
             ));
         }
-        conf.push_str(&format!(
-            " exit-address-family\n bmp targets cutoff\n  bmp monitor ipv4 unicast pre-policy\n  bmp connect 127.0.0.1 port {} min-retry 100 max-retry 1000\n exit\nexit\n",
-            self.bmp_port
-        ));
+        conf.push_str(
+            " exit-address-family\n bmp targets cutoff\n  bmp monitor ipv4 unicast pre-policy\n exit\nexit\n",
+        );
         let path = run.join("bgpd.conf");
         std::fs::write(&path, conf).expect("frr config");
         let log = std::fs::File::create(run.join("stdout.log")).expect("log");
@@ -242,6 +242,45 @@ impl Lab {
     }
 
     /// Sessions established at the router (`gobgp neighbor`).
+    /// Point GoBGP at the station (`gobgp bmp add`, pre-policy): it connects at once and sends
+    /// its table with End-of-RIB markers. Configured in `gobgpd.toml` instead, GoBGP retries a
+    /// station that is not up yet with a growing backoff, which made the start time vary.
+    fn gobgp_bmp_add(&self) {
+        let out = Command::new("gobgp")
+            .args(["-p", &self.api_port.to_string(), "bmp", "add"])
+            .arg(format!("127.0.0.1:{}", self.bmp_port))
+            .arg("pre")
+            .output()
+            .expect("gobgp runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Point FRR at the station (`bmp connect`, through vtysh) once its sessions are up, for
+    /// the same reason as [`Lab::gobgp_bmp_add`].
+    fn frr_bmp_connect(&self) {
+        let out = Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(self.dir.join("frr"))
+            .args(["-c", "configure terminal", "-c", "router bgp 65000"])
+            .args(["-c", "bmp targets cutoff"])
+            .arg("-c")
+            .arg(format!(
+                "bmp connect 127.0.0.1 port {} min-retry 100 max-retry 1000",
+                self.bmp_port
+            ))
+            .output()
+            .expect("vtysh runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Sessions established at both routers (`gobgp neighbor`, `vtysh … summary`).
     fn established(&self) -> usize {
         let lines = |out: std::io::Result<std::process::Output>| -> Vec<String> {
@@ -317,6 +356,28 @@ impl Lab {
         );
     }
 
+    /// The monitor's Prometheus metrics, as (series, value) lines (a plain HTTP/1.0 GET).
+    fn metrics(&self) -> BTreeMap<String, f64> {
+        use std::io::Read;
+        let mut c =
+            std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).expect("metrics");
+        c.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .expect("request");
+        let mut text = String::new();
+        c.read_to_string(&mut text).expect("response");
+        assert!(
+            text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+            "{text}"
+        );
+        text.lines()
+            .filter(|l| l.starts_with("cutoff_"))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
     fn alerts(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.join("alerts.jsonl"))
             .unwrap_or_default()
@@ -368,10 +429,12 @@ fn start_lab(tmp: &Path) -> Option<Lab> {
     };
     let dir = tmp.to_path_buf();
     let bmp_port = free_port();
+    let metrics_port = free_port();
     std::fs::write(
         dir.join("monitor.toml"),
         format!(
             "state_dir = \"{d}/state\"\ncache_dir = \"{d}/cache\"\n\
+             metrics_listen = \"127.0.0.1:{metrics_port}\"\n\
              [[watch]]\nasn = {AS}\nprefixes = [\"{WATCHED}\"]\n\
              [source]\nbmp_listen = \"127.0.0.1:{bmp_port}\"\nbmp_dump_deadline = \"60s\"\n\
              [thresholds]\nmin_duration = \"0s\"\nmass_window = \"8s\"\n\
@@ -390,6 +453,7 @@ fn start_lab(tmp: &Path) -> Option<Lab> {
         api_port: free_port(),
         frr_port: free_port(),
         bmp_port,
+        metrics_port,
         router: None,
         frr: None,
         peers: (0..=PEERS).map(|_| None).collect(),
@@ -411,8 +475,8 @@ fn start_lab(tmp: &Path) -> Option<Lab> {
         );
         lab.announce(i, first_upstream(i));
     }
-    // The routers and their sessions first, then the station: each router sends its whole
-    // table when it connects (GoBGP with End-of-RIB markers, FRR without).
+    // The routers and their sessions first, then the station, then each router is pointed at
+    // it: it sends its whole table (GoBGP with End-of-RIB markers, FRR without).
     lab.start_router();
     lab.start_frr();
     for i in 1..=PEERS {
@@ -439,6 +503,8 @@ fn start_lab(tmp: &Path) -> Option<Lab> {
     });
     lab.monitor = Some(monitor);
     lab.wait_said("BMP station listening on", Duration::from_secs(30));
+    lab.gobgp_bmp_add();
+    lab.frr_bmp_connect();
     for n in 1..=2 {
         lab.wait_said_n(
             "initial table read (6 sessions, 6 watched routes)",
@@ -516,6 +582,22 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
         "alert dated {lag:.3} s after the withdrawal"
     );
 
+    // The metrics: both routers connected and heard from, the alerts' latency.
+    let m = lab.metrics();
+    for r in ["bmp:GoBGP@10.0.0.1", "bmp:lab-frr@10.0.0.2"] {
+        assert_eq!(
+            m[&format!("cutoff_source_connected{{source=\"{r}\"}}")],
+            1.0
+        );
+        let heard = m[&format!("cutoff_last_message_timestamp_seconds{{collector=\"{r}\"}}")];
+        assert!((now_secs() - heard).abs() < 30.0, "{r} heard at {heard}");
+    }
+    assert_eq!(m["cutoff_alerts_total"], 2.0);
+    assert_eq!(m["cutoff_alert_latency_seconds_count"], 2.0);
+    // Judged when the second of the last withdrawal ends: under 1.1 s after it.
+    assert!(m["cutoff_alert_latency_max_seconds"] < 1.1, "{m:?}");
+    assert_eq!(m["cutoff_events_total{kind=\"disconnected\"}"], 1.0);
+
     // It comes back through AS174 (peers 1–3): restored, and AS174 gained.
     for i in 1..=3 {
         lab.announce(i, 174);
@@ -532,8 +614,13 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
         "router bmp:GoBGP@10.0.0.1 disconnected",
         Duration::from_secs(10),
     );
+    assert_eq!(
+        lab.metrics()["cutoff_source_connected{source=\"bmp:GoBGP@10.0.0.1\"}"],
+        0.0
+    );
     lab.start_router();
     lab.wait_established(Duration::from_secs(60));
+    lab.gobgp_bmp_add();
     lab.wait_said_n("initial table read (6 sessions", 3, Duration::from_secs(90));
     lab.frr.take();
     lab.wait_said(
@@ -542,6 +629,7 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
     );
     lab.start_frr();
     lab.wait_established(Duration::from_secs(60));
+    lab.frr_bmp_connect();
     lab.wait_said_n("initial table read (6 sessions", 4, Duration::from_secs(90));
     std::thread::sleep(Duration::from_secs(10));
     let a = lab.alerts();

@@ -27,7 +27,10 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum LiveUpdate {
     /// Pipeline messages of one router, in the order they arrived.
-    Messages(Vec<Msg>),
+    Messages {
+        collector: CollectorId,
+        msgs: Vec<Msg>,
+    },
     /// A router connected and said who it is.
     Connected {
         collector: CollectorId,
@@ -111,6 +114,8 @@ struct Connection {
     /// Known once the router has said who it is: at its first Peer Up, whose OPEN gives its
     /// BGP ID (a sysName alone does not tell two GoBGPs apart: theirs is "GoBGP").
     router: Option<LiveCollector>,
+    /// The router's name, kept after the connection ends (for its last messages).
+    collector: Option<CollectorId>,
     sys_name: Option<String>,
     /// Updates to send before the next messages (a connection named, notes).
     pending: Vec<LiveUpdate>,
@@ -131,6 +136,7 @@ impl Connection {
             tx,
             dump_deadline_secs,
             router: None,
+            collector: None,
             sys_name: None,
             pending: Vec::new(),
             said: Default::default(),
@@ -177,8 +183,10 @@ impl Connection {
             }
         };
         let mut out = Vec::new();
-        if let Some(r) = self.router.take() {
+        if let Some(mut r) = self.router.take() {
             let collector = r.collector().clone();
+            self.pending
+                .extend(r.notes.drain(..).map(LiveUpdate::Note).collect::<Vec<_>>());
             r.disconnected(now(), &reason, &mut out);
             self.send(out).await;
             let _ = self
@@ -202,7 +210,19 @@ impl Connection {
                 return false;
             }
         }
-        out.is_empty() || self.tx.send(LiveUpdate::Messages(out)).await.is_ok()
+        let Some(collector) = self.collector.clone() else {
+            // Messages exist only once the router is named.
+            return true;
+        };
+        out.is_empty()
+            || self
+                .tx
+                .send(LiveUpdate::Messages {
+                    collector,
+                    msgs: out,
+                })
+                .await
+                .is_ok()
     }
 
     /// Every whole message in `buf`; an error ends the connection (the stream is not BMP, or
@@ -267,6 +287,7 @@ impl Connection {
 
     fn open_router(&mut self, name: &str, t: Timestamp, out: &mut Vec<Msg>) {
         let collector = CollectorId::new(&format!("bmp:{name}"));
+        self.collector = Some(collector.clone());
         self.pending.push(LiveUpdate::Connected {
             collector: collector.clone(),
             remote: self.remote,

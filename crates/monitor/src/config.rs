@@ -180,6 +180,9 @@ pub struct MonitorConfig {
     pub thresholds: ThresholdsConfig,
     #[serde(default = "default_sinks", rename = "sink")]
     pub sinks: Vec<SinkConfig>,
+    /// `monitor --follow`: serve Prometheus metrics on this address (`/metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn default_ledger_keep() -> Secs {

@@ -2,9 +2,9 @@
 //! for routers), with the watchlist, thresholds, sinks, checkpoint and alert ledger of the
 //! cron mode. It runs until SIGTERM or SIGINT, then writes its checkpoint and exits 0.
 //!
-//! Each second the routing state is judged as of the clock; an event confirmed raises its
-//! alert at once: the ledger is written with the alert pending, then the sinks are tried (as
-//! a cron run does). The routing state is also written once a minute, so a restart goes on
+//! The routing state is judged as of each second that ends (by the clock, checked ten times a
+//! second, or by the first message of the next); an event confirmed raises its alert at once:
+//! the ledger is written with the alert pending, then the sinks are tried (as a cron run does). The routing state is also written once a minute, so a restart goes on
 //! from it; what routers sent while the monitor was away is never replayed, but each router
 //! resends its table on reconnecting, and where that table disagrees with the saved state the
 //! change is dated with bounds.
@@ -13,6 +13,7 @@ use crate::RunOptions;
 use crate::checkpoint::{Checkpoint, Store};
 use crate::config::MonitorConfig;
 use crate::durable::Lock;
+use crate::live_metrics::LiveMetrics;
 use crate::run::{deliver, open_checkpoint, prune_ledger, raise_alerts, scan_plan, warn};
 use crate::seam::{Incremental, PipelineFactory};
 use anyhow::{Context, anyhow, bail};
@@ -20,7 +21,7 @@ use cutoff_core::error::ExitStatus;
 use cutoff_core::watch::Watch;
 use cutoff_live::bmp_station::now;
 use cutoff_live::{LiveUpdate, Station, StationOptions};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -67,6 +68,7 @@ pub fn follow_with(args: &RunOptions, make: &PipelineFactory) -> anyhow::Result<
         ck,
         pipeline,
         last_save: Instant::now(),
+        metrics: Arc::default(),
     };
     let options = StationOptions {
         listen,
@@ -82,6 +84,7 @@ struct Follower<'a> {
     ck: Checkpoint,
     pipeline: Box<dyn Incremental>,
     last_save: Instant,
+    metrics: Arc<Mutex<LiveMetrics>>,
 }
 
 impl Follower<'_> {
@@ -102,9 +105,17 @@ impl Follower<'_> {
             "cutoff monitor: BMP station listening on {}",
             station.local_addr
         );
+        if let Some(addr) = self.config.metrics_listen {
+            let bound = crate::live_metrics::serve(addr, Arc::clone(&self.metrics))
+                .await
+                .with_context(|| format!("metrics on {addr}"))?;
+            eprintln!("cutoff monitor: metrics on http://{bound}/metrics");
+        }
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        // The state is judged per second of the clock (as per second of MRT time): checking
+        // ten times a second judges a second at most 0.1 s after it ends.
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
@@ -122,14 +133,25 @@ impl Follower<'_> {
 
     fn take(&mut self, update: LiveUpdate) -> anyhow::Result<()> {
         match update {
-            LiveUpdate::Messages(msgs) => {
+            LiveUpdate::Messages { collector, msgs } => {
+                if let (Some(last), Ok(mut m)) = (msgs.last(), self.metrics.lock()) {
+                    let t = last.time();
+                    let secs = t.secs as f64 + f64::from(t.micros) / 1e6;
+                    m.last_message.insert(collector.to_string(), secs);
+                }
                 self.pipeline.push_live(msgs);
                 return self.judge();
             }
             LiveUpdate::Connected { collector, remote } => {
                 eprintln!("cutoff monitor: router {collector} connected from {remote}");
+                if let Ok(mut m) = self.metrics.lock() {
+                    m.connected.insert(collector.to_string(), true);
+                }
             }
             LiveUpdate::Disconnected { collector, reason } => {
+                if let Ok(mut m) = self.metrics.lock() {
+                    m.connected.insert(collector.to_string(), false);
+                }
                 warn(&format!(
                     "router {collector} disconnected ({reason}); its sessions are unknown until it is back"
                 ));
@@ -145,7 +167,8 @@ impl Follower<'_> {
         if !events.is_empty() {
             let t = chrono::Utc::now().timestamp();
             self.ck.pipeline = Some(self.pipeline.state().map_err(anyhow::Error::msg)?);
-            raise_alerts(self.config, &mut self.ck, &events, t);
+            let raised = raise_alerts(self.config, &mut self.ck, &events, t);
+            self.note_alerts(&events, raised);
             prune_ledger(&mut self.ck, self.config.ledger_keep.0, t);
             self.write(t)?;
             deliver(self.config, self.store, &mut self.ck, t).map_err(anyhow::Error::msg)?;
@@ -154,6 +177,33 @@ impl Follower<'_> {
             self.save().map_err(anyhow::Error::msg)?;
         }
         Ok(())
+    }
+
+    /// Alert latency (now − the time of the message that confirmed each event), event counts,
+    /// visibility, for the metrics.
+    fn note_alerts(&mut self, events: &[cutoff_core::detect::Event], raised: usize) {
+        let clock = now();
+        let Ok(mut m) = self.metrics.lock() else {
+            return;
+        };
+        m.alerts_total += raised as u64;
+        for e in events {
+            *m.events_total
+                .entry(e.event.name().to_string())
+                .or_default() += 1;
+            let lag = (clock.secs - e.time.secs) as f64
+                + (f64::from(clock.micros) - f64::from(e.time.micros)) / 1e6;
+            m.latency_sum += lag;
+            m.latency_count += 1;
+            m.latency_max = m.latency_max.max(lag);
+        }
+        let visible = self.pipeline.visible_peers();
+        m.visible_peers = self
+            .config
+            .watch
+            .iter()
+            .filter_map(|w| visible.get(&w.asn.0).map(|n| (w.asn.0, w.label(), *n)))
+            .collect();
     }
 
     /// The routing state and the ledger, written.

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod durable;
 pub mod follow;
+pub mod live_metrics;
 pub mod metrics;
 pub mod run;
 pub mod seam;
