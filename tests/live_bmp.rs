@@ -394,7 +394,7 @@ impl Lab {
             if a.len() >= n || Instant::now() > end {
                 return a;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }
@@ -561,6 +561,8 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
     let cut = now_secs();
     lab.withdraw(3);
     let a = lab.wait_alerts(1, Duration::from_secs(10));
+    // For scripts/bench-live.sh: from writing the last withdrawal to the alert in the file.
+    println!("latency upstream_lost {:.3} s", now_secs() - cut);
     assert_eq!(kinds(&a), ["upstream_lost/AS3549"]);
     let lag = alert_time(&a[0]) - cut;
     assert!(
@@ -575,6 +577,7 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
     let last = now_secs();
     lab.withdraw(6);
     let a = lab.wait_alerts(2, Duration::from_secs(10));
+    println!("latency disconnected {:.3} s", now_secs() - last);
     assert_eq!(kinds(&a)[1..], ["disconnected"]);
     let lag = alert_time(&a[1]) - last;
     assert!(
@@ -656,41 +659,4 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
     )
     .expect("JSON");
     assert_eq!(ck["alerts"].as_array().map(Vec::len), Some(4));
-}
-
-/// Latency (README, "Live"): how long from the last withdrawal written to its speaker until
-/// the alert is in the file sink, over 20 cuts of AS3549. Run by `scripts/bench-live.sh`.
-#[test]
-#[ignore = "a measurement, run by scripts/bench-live.sh"]
-fn latency_from_the_last_withdrawal_to_the_alert_in_the_file() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(lab) = start_lab(tmp.path()) else {
-        return;
-    };
-    let mut lags = Vec::new();
-    for round in 0..20 {
-        lab.withdraw(1);
-        lab.withdraw(2);
-        std::thread::sleep(Duration::from_millis(200));
-        let cut = Instant::now();
-        lab.withdraw(3);
-        let end = cut + Duration::from_secs(10);
-        while lab.alerts().len() <= round && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        assert_eq!(lab.alerts().len(), round + 1, "an alert for round {round}");
-        lags.push(cut.elapsed().as_secs_f64());
-        for i in 1..=3 {
-            lab.announce(i, 3549);
-        }
-        std::thread::sleep(Duration::from_millis(2500));
-    }
-    lags.sort_by(f64::total_cmp);
-    println!(
-        "latency over {} cuts: median {:.3} s, max {:.3} s, min {:.3} s",
-        lags.len(),
-        lags[lags.len() / 2],
-        lags[lags.len() - 1],
-        lags[0]
-    );
 }
