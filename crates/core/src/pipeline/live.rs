@@ -2,14 +2,16 @@
 //! [`Msg`]s as a file's reader makes them (filtered to watched prefixes, counted per peer).
 //!
 //! - The router is the collector; each monitored peer of it is a session.
-//! - The table the router sends on connecting, up to every peer's End-of-RIB, is a RIB dump
-//!   (`RibBegin` … `RibEnd`, with each session's table size per family). A connection that
-//!   comes back replaces what the router said before, and where it disagrees the change is
-//!   dated with bounds, as for a RIB read after a hole.
+//! - The table the router sends on connecting, up to every peer's End-of-RIB (or
+//!   [`DUMP_QUIET_SECS`] without a message, or the deadline), is a RIB dump (`RibBegin` …
+//!   `RibEnd`, with each session's table size per family). A connection that comes back
+//!   replaces what the router said before, and where it disagrees the change is dated with
+//!   bounds, as for a RIB read after a hole.
 //! - Peer Up and Peer Down after that dump are session state changes; a Peer Down is never a
 //!   withdrawal of the routes it takes away.
-//! - A router that goes away leaves a hole ([`LiveCollector::disconnected`]): its sessions are
-//!   unknown until it is back, never withdrawn.
+//! - A router that goes away ([`LiveCollector::disconnected`]) takes its sessions down (their
+//!   routes set aside, not withdrawn) and leaves a hole: nothing is concluded from it until it
+//!   is back and has sent its table.
 //! - Counters go out with each batch of messages and at each new second (the MRT path counts
 //!   per minute), stamped with the last message they count: a mass withdrawal is known before
 //!   any snapshot judges the routes it took.
@@ -39,8 +41,7 @@ struct Dump {
 }
 
 /// A router that has said nothing for this long has sent its table: GoBGP sends End-of-RIB
-/// only for the sessions up when the station connected, not for those that come up while
-/// it sends.
+/// only for the sessions up when the station connected, and FRR 8.4 sent none in our runs.
 pub const DUMP_QUIET_SECS: i64 = 3;
 
 /// One router connection's conversion of BMP events into messages.
