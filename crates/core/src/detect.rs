@@ -342,7 +342,7 @@ impl Detector {
             d.ready = true;
             for (u, peers) in &snap.support {
                 if *peers > r {
-                    d.upstreams.insert(*u, Status::Active);
+                    d.activate(*u, *peers);
                 }
             }
         }
@@ -502,6 +502,15 @@ impl AsDetect {
         rules.min_peers.min(self.peak_eligible.div_ceil(2)).max(1)
     }
 
+    /// An upstream counts as carrying the AS (again) with `peers` behind it: its peak starts
+    /// there, so that losing it is an event even when no snapshot comes between its return and
+    /// its loss (all its routes withdrawn within one second: the lab's BMP routers did that).
+    fn activate(&mut self, u: u32, peers: usize) {
+        self.upstreams.insert(u, Status::Active);
+        let peak = self.upstream_peak.entry(u).or_default();
+        *peak = (*peak).max(peers);
+    }
+
     fn track_upstreams(
         &mut self,
         snap: &Snapshot,
@@ -541,14 +550,14 @@ impl AsDetect {
             if self.upstreams.contains_key(u) {
                 if self.upstreams[u] == Status::Lost && *peers > r && self.disconnected.is_none() {
                     // A known upstream carrying the AS again: not news.
-                    self.upstreams.insert(*u, Status::Active);
+                    self.activate(*u, *peers);
                 }
                 continue;
             }
             if snap.partial && !self.ever_disconnected && self.disconnected.is_none() {
                 // Without a RIB the baseline is learned from announcements.
                 if *peers > r {
-                    self.upstreams.insert(*u, Status::Active);
+                    self.activate(*u, *peers);
                 }
                 continue;
             }
@@ -662,7 +671,7 @@ impl AsDetect {
             self.peak_visible = p.at.visible;
             for (u, peers) in &p.at.support {
                 if *peers > 0 && self.upstreams.contains_key(u) {
-                    self.upstreams.insert(*u, Status::Active);
+                    self.activate(*u, *peers);
                 }
             }
         }
@@ -692,7 +701,7 @@ impl AsDetect {
                     p.since.plus_secs(min),
                     r_of(&p, rules),
                 ));
-                self.upstreams.insert(u, Status::Active);
+                self.activate(u, p.at.support.get(&u).copied().unwrap_or(0));
             }
         }
         for pfx in due_keys(&self.dark_pending, now, min) {
@@ -1071,6 +1080,30 @@ mod tests {
         assert_eq!(events[0].time, Timestamp::from_secs(103));
         assert_eq!(events[0].upstreams, Some(vec![6939]));
         assert_eq!(events[0].evidence.peers_before, 3);
+    }
+
+    /// An upstream that came back and is lost again within one second (no snapshot between
+    /// its return and its loss) is lost again.
+    #[test]
+    fn an_upstream_back_and_lost_again_at_once_is_lost_again() {
+        let mut h = Harness::new(6, |i| if i <= 3 { 3549 } else { 6939 }, 0);
+        for i in 1..=3 {
+            h.withdraw(i, 100);
+        }
+        for i in 1..=3 {
+            h.announce(i, 200, &format!("{} 3549 {A}", 65000 + i));
+        }
+        for i in 1..=3 {
+            h.withdraw(i, 300);
+        }
+        let events = h.finish(3000);
+        assert_eq!(
+            kinds(&events),
+            ["upstream_lost", "upstream_lost"],
+            "{events:#?}"
+        );
+        assert_eq!(events[1].time, Timestamp::from_secs(300));
+        assert_eq!(events[1].evidence.peers_before, 3);
     }
 
     fn hole(h: &mut Harness, at: i64) {
