@@ -63,6 +63,32 @@ pub enum Msg {
 }
 
 impl Msg {
+    /// The end of `collector`'s RIB dump with each session's table size, sessions in order
+    /// (so a dump's message is the same however its table was counted).
+    pub fn rib_end(
+        time: Timestamp,
+        collector: &CollectorId,
+        sizes: impl IntoIterator<Item = ((std::net::IpAddr, u32), TableSize)>,
+    ) -> Msg {
+        let mut tables: Vec<(PeerId, TableSize)> = sizes
+            .into_iter()
+            .map(|((ip, asn), size)| {
+                let peer = PeerId {
+                    collector: collector.clone(),
+                    ip,
+                    asn,
+                };
+                (peer, size)
+            })
+            .collect();
+        tables.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Msg::RibEnd {
+            time,
+            collector: collector.clone(),
+            tables,
+        }
+    }
+
     pub fn time(&self) -> Timestamp {
         match self {
             Msg::Route { time, .. }

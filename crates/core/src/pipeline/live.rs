@@ -106,10 +106,14 @@ impl LiveCollector {
     }
 
     fn peer_id(&self, p: &BmpPeer) -> PeerId {
+        self.session(p.ip, p.asn)
+    }
+
+    fn session(&self, ip: IpAddr, asn: u32) -> PeerId {
         PeerId {
             collector: self.collector.clone(),
-            ip: p.ip,
-            asn: p.asn,
+            ip,
+            asn,
         }
     }
 
@@ -307,37 +311,17 @@ impl LiveCollector {
             }
             out.push(Msg::RibRoute {
                 time: now,
-                peer: PeerId {
-                    collector: self.collector.clone(),
-                    ip,
-                    asn,
-                },
+                peer: self.session(ip, asn),
                 prefix,
                 attrs,
                 file: 0,
             });
         }
-        let mut tables: Vec<(PeerId, TableSize)> = d
+        let tables = d
             .tables
             .into_iter()
-            .filter(|(k, _)| !self.refused.contains(k))
-            .map(|((ip, asn), t)| {
-                (
-                    PeerId {
-                        collector: self.collector.clone(),
-                        ip,
-                        asn,
-                    },
-                    t,
-                )
-            })
-            .collect();
-        tables.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        out.push(Msg::RibEnd {
-            time: now,
-            collector: self.collector.clone(),
-            tables,
-        });
+            .filter(|(k, _)| !self.refused.contains(k));
+        out.push(Msg::rib_end(now, &self.collector, tables));
     }
 
     /// Time passes at `now` with or without a message: each second's counters go out when
@@ -368,18 +352,11 @@ impl LiveCollector {
             secs: second,
             micros: 999_999,
         });
-        for ((ip, asn), (messages, withdrawals)) in counts {
-            out.push(Msg::Activity {
-                time,
-                peer: PeerId {
-                    collector: self.collector.clone(),
-                    ip,
-                    asn,
-                },
-                messages,
-                withdrawals,
-            });
-        }
+        out.extend(super::reader::activity_messages(
+            &self.collector,
+            time,
+            counts,
+        ));
     }
 
     /// The connection is gone at `now` (closed, cut, or unreadable): what the router's
@@ -392,11 +369,7 @@ impl LiveCollector {
         for (ip, asn) in std::mem::take(&mut self.up) {
             out.push(Msg::State {
                 time: now,
-                peer: PeerId {
-                    collector: self.collector.clone(),
-                    ip,
-                    asn,
-                },
+                peer: self.session(ip, asn),
                 old: ESTABLISHED,
                 new: IDLE,
             });

@@ -19,7 +19,7 @@
 
 use super::lanes;
 use super::plan::{ScanPlan, first_file_year, year_of};
-use super::reader::{self, Captured, LaneOptions, activity_messages};
+use super::reader::{self, Captured, LaneOptions, activity_messages, minute_end};
 use super::{Fed, Pipeline, ScanOutcome};
 use crate::files::{CollectorFiles, FileKind, MISSING_PROBLEM, MrtFile, mark_holes};
 use crate::model::{CollectorId, Prefix, Timestamp};
@@ -517,7 +517,11 @@ impl Minutes {
     fn close(&mut self, out: &mut Vec<Msg>) {
         let counts: Vec<PeerCount> = std::mem::take(&mut self.counts).into_iter().collect();
         if let Some(minute) = self.minute {
-            out.extend(activity_messages(&self.collector, minute, counts));
+            out.extend(activity_messages(
+                &self.collector,
+                minute_end(minute),
+                counts,
+            ));
         }
     }
 }

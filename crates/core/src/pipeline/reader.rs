@@ -254,19 +254,24 @@ impl Activity {
 
     fn flush(&mut self, collector: &CollectorId, out: &mut BatchSender) {
         let Some(minute) = self.minute else { return };
-        for msg in activity_messages(collector, minute, self.drain_sorted()) {
+        let time = minute_end(minute);
+        for msg in activity_messages(collector, time, self.drain_sorted()) {
             out.push(msg);
         }
     }
 }
 
-/// One minute's per-peer counters as messages, stamped with the minute's last second.
+/// The last second of a minute of the stream: its counters are stamped with it.
+pub(crate) fn minute_end(minute: i64) -> Timestamp {
+    Timestamp::from_secs(minute * 60 + 59)
+}
+
+/// Per-peer counters as messages, stamped `time` (for files, [`minute_end`] of their minute).
 pub(crate) fn activity_messages(
     collector: &CollectorId,
-    minute: i64,
+    time: Timestamp,
     counts: Vec<super::partial::PeerCount>,
 ) -> impl Iterator<Item = Msg> + '_ {
-    let time = Timestamp::from_secs(minute * 60 + 59);
     counts
         .into_iter()
         .map(move |((ip, asn), (messages, withdrawals))| Msg::Activity {
@@ -526,26 +531,8 @@ impl<'a> FileReader<'a> {
                     collector: self.collector.clone(),
                 });
             }
-            let mut tables: Vec<(PeerId, TableSize)> = self
-                .tables
-                .drain()
-                .map(|((ip, asn), n)| {
-                    (
-                        PeerId {
-                            collector: self.collector.clone(),
-                            ip,
-                            asn,
-                        },
-                        n,
-                    )
-                })
-                .collect();
-            tables.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            self.out.push(Msg::RibEnd {
-                time: end,
-                collector: self.collector.clone(),
-                tables,
-            });
+            let tables = self.tables.drain();
+            self.out.push(Msg::rib_end(end, &self.collector, tables));
         }
         // Update data that stopped early, or is missing: a hole in the stream from here to
         // the collector's next message.
