@@ -1,8 +1,8 @@
 //! Prometheus metrics of `monitor --follow`, served on `metrics_listen` at `/metrics`: which
-//! sources are connected, when each collector last spoke, and how long alerts take. The
-//! exposition format is a few lines of text, written by hand as in `metrics`; the HTTP side
-//! is hyper's.
+//! sources are connected, when each collector last spoke, and how long alerts take. The text
+//! is written by `metrics`' own writer; the HTTP side is hyper's.
 
+use crate::metrics::{escape, write_metric};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::service::service_fn;
@@ -10,7 +10,6 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -32,96 +31,75 @@ pub struct LiveMetrics {
     pub visible_peers: Vec<(u32, String, usize)>,
 }
 
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
 impl LiveMetrics {
     pub fn render(&self) -> String {
-        let mut o = String::new();
-        // Writing to a String cannot fail.
-        let _ = self.write(&mut o);
-        o
-    }
-
-    fn write(&self, o: &mut String) -> std::fmt::Result {
-        writeln!(
-            o,
-            "# HELP cutoff_source_connected Whether a live source (a router over BMP) is connected."
-        )?;
-        writeln!(o, "# TYPE cutoff_source_connected gauge")?;
-        for (s, up) in &self.connected {
-            writeln!(
-                o,
-                "cutoff_source_connected{{source=\"{}\"}} {}",
-                label(s),
-                u8::from(*up)
-            )?;
-        }
-        writeln!(
-            o,
-            "# HELP cutoff_last_message_timestamp_seconds When a collector's last message arrived."
-        )?;
-        writeln!(o, "# TYPE cutoff_last_message_timestamp_seconds gauge")?;
-        for (c, t) in &self.last_message {
-            writeln!(
-                o,
-                "cutoff_last_message_timestamp_seconds{{collector=\"{}\"}} {t:.6}",
-                label(c)
-            )?;
-        }
-        writeln!(
-            o,
-            "# HELP cutoff_alert_latency_seconds Alert time minus the time of the message that confirmed its event."
-        )?;
-        writeln!(o, "# TYPE cutoff_alert_latency_seconds summary")?;
-        writeln!(
-            o,
-            "cutoff_alert_latency_seconds_sum {:.6}",
-            self.latency_sum
-        )?;
-        writeln!(
-            o,
-            "cutoff_alert_latency_seconds_count {}",
-            self.latency_count
-        )?;
-        writeln!(
-            o,
-            "# HELP cutoff_alert_latency_max_seconds The longest alert latency so far."
-        )?;
-        writeln!(o, "# TYPE cutoff_alert_latency_max_seconds gauge")?;
-        writeln!(
-            o,
-            "cutoff_alert_latency_max_seconds {:.6}",
-            self.latency_max
-        )?;
-        writeln!(
-            o,
-            "# HELP cutoff_alerts_total Alerts raised since the process started."
-        )?;
-        writeln!(o, "# TYPE cutoff_alerts_total counter")?;
-        writeln!(o, "cutoff_alerts_total {}", self.alerts_total)?;
-        writeln!(
-            o,
-            "# HELP cutoff_events_total Events found, by kind, since the process started."
-        )?;
-        writeln!(o, "# TYPE cutoff_events_total counter")?;
-        for (k, n) in &self.events_total {
-            writeln!(o, "cutoff_events_total{{kind=\"{}\"}} {n}", label(k))?;
-        }
-        writeln!(
-            o,
-            "# HELP cutoff_visible_peers Eligible peer ASNs seeing the watched AS."
-        )?;
-        writeln!(o, "# TYPE cutoff_visible_peers gauge")?;
-        for (asn, l, n) in &self.visible_peers {
-            writeln!(
-                o,
-                "cutoff_visible_peers{{asn=\"{asn}\",label=\"{}\"}} {n}",
-                label(l)
-            )?;
-        }
-        Ok(())
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+            write_metric(&mut out, name, kind, help, &samples)
+        };
+        let by = |key: &str, v: &str| format!("{{{key}=\"{}\"}}", escape(v));
+        let one = |v: String| vec![(String::new(), v)];
+        metric(
+            "cutoff_source_connected",
+            "gauge",
+            "Whether a live source (a router over BMP) is connected.",
+            self.connected
+                .iter()
+                .map(|(s, up)| (by("source", s), u8::from(*up).to_string()))
+                .collect(),
+        );
+        metric(
+            "cutoff_last_message_timestamp_seconds",
+            "gauge",
+            "When a collector's last message arrived.",
+            self.last_message
+                .iter()
+                .map(|(c, t)| (by("collector", c), format!("{t:.6}")))
+                .collect(),
+        );
+        metric(
+            "cutoff_alert_latency_seconds",
+            "summary",
+            "Alert time minus the time of the message that confirmed its event.",
+            vec![
+                ("_sum".into(), format!("{:.6}", self.latency_sum)),
+                ("_count".into(), self.latency_count.to_string()),
+            ],
+        );
+        metric(
+            "cutoff_alert_latency_max_seconds",
+            "gauge",
+            "The longest alert latency so far.",
+            one(format!("{:.6}", self.latency_max)),
+        );
+        metric(
+            "cutoff_alerts_total",
+            "counter",
+            "Alerts raised since the process started.",
+            one(self.alerts_total.to_string()),
+        );
+        metric(
+            "cutoff_events_total",
+            "counter",
+            "Events found, by kind, since the process started.",
+            self.events_total
+                .iter()
+                .map(|(k, n)| (by("kind", k), n.to_string()))
+                .collect(),
+        );
+        metric(
+            "cutoff_visible_peers",
+            "gauge",
+            "Eligible peer ASNs seeing the watched AS.",
+            self.visible_peers
+                .iter()
+                .map(|(asn, l, n)| {
+                    let labels = format!("{{asn=\"{asn}\",label=\"{}\"}}", escape(l));
+                    (labels, n.to_string())
+                })
+                .collect(),
+        );
+        out
     }
 }
 
@@ -173,4 +151,37 @@ fn respond(
         hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_sources_collectors_and_the_latency_summary() {
+        let m = LiveMetrics {
+            connected: [("bmp:GoBGP@10.0.0.1".to_string(), true)].into(),
+            last_message: [("bmp:lab-frr@10.0.0.2".to_string(), 12.5)].into(),
+            alerts_total: 2,
+            latency_sum: 1.25,
+            latency_count: 2,
+            latency_max: 0.75,
+            events_total: [("disconnected".to_string(), 1)].into(),
+            visible_peers: vec![(64511, "a \"b\"".into(), 3)],
+        };
+        let text = m.render();
+        for line in [
+            "# TYPE cutoff_alert_latency_seconds summary",
+            "cutoff_source_connected{source=\"bmp:GoBGP@10.0.0.1\"} 1",
+            "cutoff_last_message_timestamp_seconds{collector=\"bmp:lab-frr@10.0.0.2\"} 12.500000",
+            "cutoff_alert_latency_seconds_sum 1.250000",
+            "cutoff_alert_latency_seconds_count 2",
+            "cutoff_alert_latency_max_seconds 0.750000",
+            "cutoff_alerts_total 2",
+            "cutoff_events_total{kind=\"disconnected\"} 1",
+            "cutoff_visible_peers{asn=\"64511\",label=\"a \\\"b\\\"\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+    }
 }
