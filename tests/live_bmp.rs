@@ -48,15 +48,10 @@ impl Drop for Group {
 }
 
 fn tool(path: &str) -> Option<PathBuf> {
-    if Path::new(path).exists() {
-        return Some(PathBuf::from(path));
-    }
-    assert!(
-        std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(),
-        "{path} is not installed (apt-get install gobgpd exabgp frr)"
-    );
-    eprintln!("SKIPPED: {path} is not installed");
-    None
+    common::installed(
+        &[path],
+        &format!("{path} (apt-get install gobgpd exabgp frr)"),
+    )
 }
 
 fn free_port() -> u16 {
@@ -246,38 +241,28 @@ impl Lab {
     /// its table with End-of-RIB markers. Configured in `gobgpd.toml` instead, GoBGP retries a
     /// station that is not up yet with a growing backoff, which made the start time vary.
     fn gobgp_bmp_add(&self) {
-        let out = Command::new("gobgp")
-            .args(["-p", &self.api_port.to_string(), "bmp", "add"])
-            .arg(format!("127.0.0.1:{}", self.bmp_port))
-            .arg("pre")
-            .output()
-            .expect("gobgp runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        common::other_succeeds(
+            Command::new("gobgp")
+                .args(["-p", &self.api_port.to_string(), "bmp", "add"])
+                .arg(format!("127.0.0.1:{}", self.bmp_port))
+                .arg("pre"),
         );
     }
 
     /// Point FRR at the station (`bmp connect`, through vtysh) once its sessions are up, for
     /// the same reason as [`Lab::gobgp_bmp_add`].
     fn frr_bmp_connect(&self) {
-        let out = Command::new("vtysh")
-            .arg("--vty_socket")
-            .arg(self.dir.join("frr"))
-            .args(["-c", "configure terminal", "-c", "router bgp 65000"])
-            .args(["-c", "bmp targets cutoff"])
-            .arg("-c")
-            .arg(format!(
-                "bmp connect 127.0.0.1 port {} min-retry 100 max-retry 1000",
-                self.bmp_port
-            ))
-            .output()
-            .expect("vtysh runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        common::other_succeeds(
+            Command::new("vtysh")
+                .arg("--vty_socket")
+                .arg(self.dir.join("frr"))
+                .args(["-c", "configure terminal", "-c", "router bgp 65000"])
+                .args(["-c", "bmp targets cutoff"])
+                .arg("-c")
+                .arg(format!(
+                    "bmp connect 127.0.0.1 port {} min-retry 100 max-retry 1000",
+                    self.bmp_port
+                )),
         );
     }
 
@@ -353,6 +338,29 @@ impl Lab {
         panic!(
             "the monitor did not say {needle:?} within {within:?}; it said:\n{}",
             self.said.join("\n")
+        );
+    }
+
+    /// Peers `peers` withdraw the AS, the last one 0.3 s after the others: the next alert is
+    /// `kind`, in the file within 10 s, dated 0–1 s after the last withdrawal was written.
+    fn cut(&self, peers: std::ops::RangeInclusive<usize>, kind: &str) {
+        let before = self.alerts().len();
+        let last = *peers.end();
+        for i in *peers.start()..last {
+            self.withdraw(i);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let written = now_secs();
+        self.withdraw(last);
+        let a = self.wait_alerts(before + 1, Duration::from_secs(10));
+        // For scripts/bench-live.sh: from writing the last withdrawal to the alert in the file.
+        let event = kind.split('/').next().unwrap_or(kind);
+        println!("latency {event} {:.3} s", now_secs() - written);
+        assert_eq!(kinds(&a)[before..], [kind]);
+        let lag = alert_time(&a[before]) - written;
+        assert!(
+            (0.0..1.0).contains(&lag),
+            "alert dated {lag:.3} s after the withdrawal"
         );
     }
 
@@ -555,35 +563,9 @@ fn a_router_over_bmp_alerts_on_the_cut_within_seconds_and_not_on_noise() {
     );
 
     // AS3549 stops carrying it: upstream_lost, at the time of the last withdrawal.
-    lab.withdraw(1);
-    lab.withdraw(2);
-    std::thread::sleep(Duration::from_millis(300));
-    let cut = now_secs();
-    lab.withdraw(3);
-    let a = lab.wait_alerts(1, Duration::from_secs(10));
-    // For scripts/bench-live.sh: from writing the last withdrawal to the alert in the file.
-    println!("latency upstream_lost {:.3} s", now_secs() - cut);
-    assert_eq!(kinds(&a), ["upstream_lost/AS3549"]);
-    let lag = alert_time(&a[0]) - cut;
-    assert!(
-        (0.0..1.0).contains(&lag),
-        "alert dated {lag:.3} s after the withdrawal"
-    );
-
+    lab.cut(1..=3, "upstream_lost/AS3549");
     // The last upstream goes: disconnected.
-    lab.withdraw(4);
-    lab.withdraw(5);
-    std::thread::sleep(Duration::from_millis(300));
-    let last = now_secs();
-    lab.withdraw(6);
-    let a = lab.wait_alerts(2, Duration::from_secs(10));
-    println!("latency disconnected {:.3} s", now_secs() - last);
-    assert_eq!(kinds(&a)[1..], ["disconnected"]);
-    let lag = alert_time(&a[1]) - last;
-    assert!(
-        (0.0..1.0).contains(&lag),
-        "alert dated {lag:.3} s after the withdrawal"
-    );
+    lab.cut(4..=6, "disconnected");
 
     // The metrics: both routers connected and heard from, the alerts' latency.
     let m = lab.metrics();

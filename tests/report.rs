@@ -563,16 +563,10 @@ fn run_report_with(events: &Path, out: &Path) -> std::process::Output {
 /// colours. Skipped without Chromium, unless CUTOFF_REQUIRE_ORACLE is set (CI).
 #[test]
 fn chromium_renders_the_report() {
-    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-    else {
-        assert!(
-            std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(),
-            "chromium is not installed"
-        );
-        eprintln!("SKIPPED: chromium is not installed");
+    let Some(chromium) = common::installed(
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        "chromium",
+    ) else {
         return;
     };
     let f = fixture();

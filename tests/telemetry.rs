@@ -358,24 +358,19 @@ fn messages_attributed_to_origin_ases_make_their_own_series() {
         "events.jsonl",
         "{\"event\":\"disconnected\",\"asn\":26780,\"time\":\"2008-11-11T21:00:00Z\"}\n",
     );
-    let out = cutoff()
-        .current_dir(root())
-        .args([
-            "correlate",
-            "--list-series",
-            "--format",
-            "jsonl",
-            "--attribute-with",
-            MCCOLO_RIB,
-            "--telemetry",
-        ])
-        .arg(&trap)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::succeeds(
+        cutoff()
+            .current_dir(root())
+            .args([
+                "correlate",
+                "--list-series",
+                "--format",
+                "jsonl",
+                "--attribute-with",
+                MCCOLO_RIB,
+                "--telemetry",
+            ])
+            .arg(&trap),
     );
     let listed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()

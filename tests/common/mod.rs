@@ -16,34 +16,38 @@ pub fn sample(rel: &str) -> String {
     root().join("samples").join(rel).display().to_string()
 }
 
-/// `../shared/data/mrt` when present (CI has it). When `CUTOFF_REQUIRE_ORACLE` is set (as
-/// `.ci/run` does) its absence is a failure, not a skip.
+/// Something a test needs is not here (`what` says so): a failure when `CUTOFF_REQUIRE_ORACLE`
+/// is set (as `.ci/run` does), else a skip said on stderr.
+pub fn absent(what: &str) {
+    assert!(
+        std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(),
+        "{what}"
+    );
+    eprintln!("SKIPPED: {what}");
+}
+
+/// The first of `paths` that exists; else [`absent`] says `what` is not installed.
+pub fn installed(paths: &[&str], what: &str) -> Option<PathBuf> {
+    let found = paths.iter().map(PathBuf::from).find(|p| p.exists());
+    if found.is_none() {
+        absent(&format!("{what} is not installed"));
+    }
+    found
+}
+
+/// `../shared/data/mrt` when present (CI has it); see [`absent`].
 pub fn shared_mrt() -> Option<PathBuf> {
     let p = root().join("../shared/data/mrt");
     if p.is_dir() {
         return Some(p);
     }
-    assert!(
-        std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(),
-        "../shared/data/mrt is missing"
-    );
-    eprintln!("SKIPPED: ../shared/data/mrt is not here");
+    absent("../shared/data/mrt is not here");
     None
 }
 
 /// Debian's bgpdump, the reference reader, if installed (required under `CUTOFF_REQUIRE_ORACLE`).
 pub fn bgpdump() -> Option<PathBuf> {
-    for p in ["/usr/bin/bgpdump", "/usr/local/bin/bgpdump"] {
-        if Path::new(p).exists() {
-            return Some(PathBuf::from(p));
-        }
-    }
-    assert!(
-        std::env::var_os("CUTOFF_REQUIRE_ORACLE").is_none(),
-        "bgpdump is not installed"
-    );
-    eprintln!("SKIPPED: bgpdump is not installed");
-    None
+    installed(&["/usr/bin/bgpdump", "/usr/local/bin/bgpdump"], "bgpdump")
 }
 
 /// The fields both tools must agree on, with addresses in one notation (bgpdump prints IPv6
@@ -152,7 +156,16 @@ pub fn scan_result(out: std::process::Output) -> ScanResult {
 
 /// Run `c`, assert that it exits 0 (showing its stderr if not), and return its output.
 pub fn succeeds(c: &mut Command) -> std::process::Output {
-    let out = c.output().expect("runs");
+    succeeded(c.output().expect("runs"))
+}
+
+/// [`succeeds`] for a program that is not cutoff (`std::process::Command`).
+pub fn other_succeeds(c: &mut std::process::Command) -> std::process::Output {
+    succeeded(c.output().expect("runs"))
+}
+
+/// `out`, asserted to be a success (its stderr is the message if not).
+fn succeeded(out: std::process::Output) -> std::process::Output {
     assert!(
         out.status.success(),
         "{}",
