@@ -12,6 +12,7 @@ pub mod live;
 pub mod partial;
 pub mod plan;
 pub mod reader;
+pub mod ris_live;
 
 pub use crate::state::typical_table_size;
 pub use plan::{ScanPlan, default_helpers, first_file_year};
@@ -348,9 +349,16 @@ impl Pipeline {
 
     /// Live input: the clock reads `now` and nothing arrived since the last message; the
     /// seconds gone by are judged, so a condition held long enough is confirmed without
-    /// waiting for the next message.
+    /// waiting for the next message. The state stays dated by its last message (as when a
+    /// file is read), so a tick between two messages changes no event's time.
     pub fn tick_live(&mut self, now: Timestamp) {
-        self.pass_time(now);
+        if let Some(n) = self.now
+            && now.secs > n.secs
+        {
+            self.observe_changes(n);
+            self.detector.advance(now);
+            self.detector.fill_evidence(&self.tracker, n);
+        }
     }
 
     /// Every prefix of the watched ASes known so far (given, or seen originated by them).
