@@ -722,3 +722,37 @@ fn one_file_is_one_file_in_the_summary() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Read 1 file from route-views2 ("), "{text}");
 }
+
+/// Every `[source]` TOML block the README shows is a configuration the monitor takes (with a
+/// watch added), so the documented keys cannot drift from the real ones.
+#[test]
+fn the_readme_s_source_settings_are_accepted() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let blocks: Vec<String> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with("[source]"))
+        .map(String::from)
+        .collect();
+    assert!(blocks.len() >= 2, "the BMP and RIS Live blocks: {blocks:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for block in blocks {
+        let path = dir.path().join("monitor.toml");
+        std::fs::write(
+            &path,
+            format!("state_dir = \"state\"\n[[watch]]\nasn = 1\n{block}"),
+        )
+        .expect("write");
+        let out = cutoff()
+            .args(["config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "README block not accepted:\n{block}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -100,6 +100,19 @@ impl Msg {
             | Msg::Gap { time, .. } => *time,
         }
     }
+
+    /// The collector the message comes from.
+    pub fn collector(&self) -> &CollectorId {
+        match self {
+            Msg::Route { peer, .. }
+            | Msg::RibRoute { peer, .. }
+            | Msg::State { peer, .. }
+            | Msg::Activity { peer, .. } => &peer.collector,
+            Msg::RibBegin { collector, .. }
+            | Msg::RibEnd { collector, .. }
+            | Msg::Gap { collector, .. } => collector,
+        }
+    }
 }
 
 /// A session's table in a RIB dump: its prefixes in each address family. A full feed is judged

@@ -41,6 +41,13 @@ pub enum LiveUpdate {
         collector: CollectorId,
         reason: String,
     },
+    /// Pipeline messages of a feed that carries several collectors (RIS Live), in the order
+    /// they arrived.
+    Feed { msgs: Vec<Msg> },
+    /// A feed is connected.
+    FeedUp { source: String, detail: String },
+    /// A feed is lost: its collectors are unknown until it is back.
+    FeedDown { source: String, reason: String },
     /// Something to say once on stderr (a refused session, an unreadable message).
     Note(String),
 }

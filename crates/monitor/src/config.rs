@@ -339,6 +339,29 @@ pub struct SourceConfig {
     /// whatever End-of-RIB markers are missing.
     #[serde(default = "default_bmp_dump_deadline")]
     pub bmp_dump_deadline: Secs,
+    /// `monitor --follow`: read RIS Live from RIPE's public endpoint ([`DEFAULT_RIS_LIVE_URL`]).
+    #[serde(default)]
+    pub ris_live: bool,
+    /// `monitor --follow`: read RIS Live from this endpoint (`wss://…` or `ws://…`); setting it
+    /// turns RIS Live on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ris_live_url: Option<String>,
+    /// RIS Live: take these collectors whole (`rrc00`, …): every message counted, so a peer
+    /// withdrawing its whole table is seen as such. Empty: only the watched prefixes and ASes,
+    /// peer states and keepalives.
+    #[serde(default)]
+    pub ris_live_hosts: Vec<String>,
+    /// RIS Live: a feed silent this long is lost (its collectors unknown, one warning) and
+    /// connected again.
+    #[serde(default = "default_ris_live_silence")]
+    pub ris_live_silence: Secs,
+}
+
+/// RIPE NCC's public RIS Live endpoint.
+pub const DEFAULT_RIS_LIVE_URL: &str = "wss://ris-live.ripe.net/v1/ws/";
+
+fn default_ris_live_silence() -> Secs {
+    Secs(300)
 }
 
 fn default_bmp_dump_deadline() -> Secs {
@@ -407,6 +430,10 @@ impl Default for SourceConfig {
             max_in_memory: default_max_in_memory(),
             bmp_listen: None,
             bmp_dump_deadline: default_bmp_dump_deadline(),
+            ris_live: false,
+            ris_live_url: None,
+            ris_live_hosts: Vec::new(),
+            ris_live_silence: default_ris_live_silence(),
         }
     }
 }
@@ -414,7 +441,21 @@ impl Default for SourceConfig {
 impl SourceConfig {
     /// Only a live source is configured: there are no files for a cron run to read.
     pub fn live_only(&self) -> bool {
-        self.bmp_listen.is_some() && self.mirror.is_empty() && self.collectors.is_empty()
+        self.is_live() && self.mirror.is_empty() && self.collectors.is_empty()
+    }
+
+    /// A live source is configured (BMP or RIS Live).
+    pub fn is_live(&self) -> bool {
+        self.bmp_listen.is_some() || self.ris_live_endpoint().is_some()
+    }
+
+    /// The RIS Live endpoint, if RIS Live is on.
+    pub fn ris_live_endpoint(&self) -> Option<&str> {
+        match (&self.ris_live_url, self.ris_live) {
+            (Some(u), _) => Some(u),
+            (None, true) => Some(DEFAULT_RIS_LIVE_URL),
+            (None, false) => None,
+        }
     }
 
     pub fn mode(&self) -> SourceMode {
@@ -676,13 +717,23 @@ impl MonitorConfig {
                 "source.mirror: mode is \"mirror\" but no directory is given (mirror = [\"/srv/mrt\"])"
                     .into(),
             ),
-            SourceMode::Archive if s.collectors.is_empty() && s.bmp_listen.is_none() => Err(
-                "source: give source.mirror = [\"DIR\"] for a local mirror, source.collectors = [\"route-views2\"] for the archives, or source.bmp_listen = \"ADDR:PORT\" for routers (monitor --follow)"
+            SourceMode::Archive if s.collectors.is_empty() && !s.is_live() => Err(
+                "source: give source.mirror = [\"DIR\"] for a local mirror, source.collectors = [\"route-views2\"] for the archives, or a live source for monitor --follow: source.bmp_listen = \"ADDR:PORT\" for routers, source.ris_live = true for RIS Live"
                     .into(),
             ),
             _ => {
                 for (key, url) in [("routeviews_url", &s.routeviews_url), ("ris_url", &s.ris_url)] {
                     check_http_url(&format!("source.{key}"), url)?;
+                }
+                if let Some(u) = &s.ris_live_url
+                    && !(u.starts_with("ws://") || u.starts_with("wss://"))
+                {
+                    return Err(format!(
+                        "source.ris_live_url: {u:?} is not a WebSocket URL (ws://… or wss://…)"
+                    ));
+                }
+                if s.ris_live_silence.0 <= 0 {
+                    return Err("source.ris_live_silence: must be longer than 0s".into());
                 }
                 Ok(())
             }

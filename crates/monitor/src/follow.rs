@@ -1,13 +1,16 @@
 //! `cutoff monitor --follow`: one long-running process fed by live sources (a BMP station
-//! for routers), with the watchlist, thresholds, sinks, checkpoint and alert ledger of the
-//! cron mode. It runs until SIGTERM or SIGINT, then writes its checkpoint and exits 0.
+//! for routers, RIS Live), with the watchlist, thresholds, sinks, checkpoint and alert ledger
+//! of the cron mode. It runs until SIGTERM or SIGINT, then writes its checkpoint and exits 0.
 //!
-//! The routing state is judged as of each second that ends (by the clock, checked ten times a
-//! second, or by the first message of the next); an event confirmed raises its alert at once:
-//! the ledger is written with the alert pending, then the sinks are tried (as a cron run does). The routing state is also written once a minute, so a restart goes on
-//! from it; what routers sent while the monitor was away is never replayed, but each router
-//! resends its table on reconnecting, and where that table disagrees with the saved state the
-//! change is dated with bounds.
+//! The routing state is judged as of each second that ends: by the first message of the next,
+//! or by the clock (checked ten times a second), which is the latest message's time plus the
+//! time gone by since it arrived: the wall clock for BMP (stamped on receipt), the collector's
+//! for RIS Live (so a replay of the past is judged in its own time). An event confirmed raises
+//! its alert at once: the ledger is written with the alert pending, then the sinks are tried
+//! (as a cron run does). The routing state is also written once a minute, so a restart goes on
+//! from it; what routers or RIS sent while the monitor was away is never replayed, but each
+//! router resends its table on reconnecting, and where that table disagrees with the saved
+//! state the change is dated with bounds.
 
 use crate::RunOptions;
 use crate::checkpoint::{Checkpoint, Store};
@@ -18,9 +21,11 @@ use crate::run::{deliver, open_checkpoint, prune_ledger, raise_alerts, scan_plan
 use crate::seam::{Incremental, PipelineFactory};
 use anyhow::{Context, anyhow, bail};
 use cutoff_core::error::ExitStatus;
+use cutoff_core::model::Timestamp;
+use cutoff_core::state::Msg;
 use cutoff_core::watch::Watch;
 use cutoff_live::bmp_station::now;
-use cutoff_live::{LiveUpdate, Station, StationOptions};
+use cutoff_live::{LiveUpdate, RisLiveOptions, Station, StationOptions};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
@@ -32,12 +37,12 @@ const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// The whole `--follow` command.
 pub fn follow_with(args: &RunOptions, make: &PipelineFactory) -> anyhow::Result<ExitStatus> {
     let config = MonitorConfig::load(&args.config)?;
-    let Some(listen) = config.source.bmp_listen else {
+    if !config.source.is_live() {
         bail!(
-            "{}: --follow needs a live source: [source] bmp_listen = \"ADDR:PORT\"",
+            "{}: --follow needs a live source: [source] bmp_listen = \"ADDR:PORT\" for routers, or ris_live = true for RIS Live",
             args.config.display()
         );
-    };
+    }
     let dir = config.state_dir();
     std::fs::create_dir_all(dir).map_err(|e| anyhow!("state_dir {}: {e}", dir.display()))?;
     let Some(_lock) =
@@ -69,12 +74,9 @@ pub fn follow_with(args: &RunOptions, make: &PipelineFactory) -> anyhow::Result<
         pipeline,
         last_save: Instant::now(),
         metrics: Arc::default(),
+        clock: None,
     };
-    let options = StationOptions {
-        listen,
-        dump_deadline_secs: config.source.bmp_dump_deadline.0,
-    };
-    runtime.block_on(follower.run(options, &plan.prefixes))?;
+    runtime.block_on(follower.run(&plan.prefixes))?;
     Ok(ExitStatus::Success)
 }
 
@@ -85,26 +87,51 @@ struct Follower<'a> {
     pipeline: Box<dyn Incremental>,
     last_save: Instant,
     metrics: Arc<Mutex<LiveMetrics>>,
+    /// The latest message time, and when it arrived: the clock the state is judged by is that
+    /// time plus the time gone by since. A BMP station stamps messages on receipt, so this is
+    /// the wall clock; RIS Live stamps them with the collector's clock, so a feed replaying
+    /// the past is judged in its own time.
+    clock: Option<(Timestamp, Instant)>,
 }
 
 impl Follower<'_> {
-    async fn run(
-        &mut self,
-        options: StationOptions,
-        given: &[cutoff_core::model::Prefix],
-    ) -> anyhow::Result<()> {
+    async fn run(&mut self, given: &[cutoff_core::model::Prefix]) -> anyhow::Result<()> {
         let mut prefixes = self.pipeline.known_prefixes();
         prefixes.extend_from_slice(given);
         let watch = Arc::new(RwLock::new(Watch::new(self.config.asns(), prefixes)));
         let (tx, mut rx) = mpsc::channel(256);
-        let listen = options.listen;
-        let station = Station::start(options, watch, tx)
-            .await
-            .with_context(|| format!("BMP station on {listen}"))?;
-        eprintln!(
-            "cutoff monitor: BMP station listening on {}",
-            station.local_addr
-        );
+        let source = &self.config.source;
+        if let Some(listen) = source.bmp_listen {
+            let options = StationOptions {
+                listen,
+                dump_deadline_secs: source.bmp_dump_deadline.0,
+            };
+            let station = Station::start(options, Arc::clone(&watch), tx.clone())
+                .await
+                .with_context(|| format!("BMP station on {listen}"))?;
+            eprintln!(
+                "cutoff monitor: BMP station listening on {}",
+                station.local_addr
+            );
+        }
+        if let Some(url) = source.ris_live_endpoint() {
+            let options = RisLiveOptions {
+                url: url.to_string(),
+                hosts: source.ris_live_hosts.clone(),
+                asns: self.config.asns(),
+                silence: Duration::from_secs(source.ris_live_silence.0.unsigned_abs()),
+            };
+            let what = if options.hosts.is_empty() {
+                "the watched prefixes and ASes".to_string()
+            } else {
+                format!("all of {}", options.hosts.join(", "))
+            };
+            eprintln!(
+                "cutoff monitor: RIS Live from {url} ({what}); no initial table: eligible peers are learned from the announcements seen (a partial baseline)"
+            );
+            cutoff_live::ris_live::spawn(options, Arc::clone(&watch), tx.clone());
+        }
+        drop(tx);
         if let Some(addr) = self.config.metrics_listen {
             let bound = crate::live_metrics::serve(addr, Arc::clone(&self.metrics))
                 .await
@@ -121,7 +148,7 @@ impl Follower<'_> {
             tokio::select! {
                 update = rx.recv() => match update {
                     Some(u) => self.take(u)?,
-                    None => bail!("the BMP station stopped"),
+                    None => bail!("every live source stopped"),
                 },
                 _ = tick.tick() => self.judge()?,
                 _ = term.recv() => break,
@@ -133,37 +160,81 @@ impl Follower<'_> {
 
     fn take(&mut self, update: LiveUpdate) -> anyhow::Result<()> {
         match update {
-            LiveUpdate::Messages { collector, msgs } => {
-                if let (Some(last), Ok(mut m)) = (msgs.last(), self.metrics.lock()) {
-                    let t = last.time();
-                    let secs = t.secs as f64 + f64::from(t.micros) / 1e6;
-                    m.last_message.insert(collector.to_string(), secs);
-                }
+            LiveUpdate::Messages { msgs, .. } | LiveUpdate::Feed { msgs } => {
+                self.note_messages(&msgs);
                 self.pipeline.push_live(msgs);
                 return self.judge();
             }
             LiveUpdate::Connected { collector, remote } => {
                 eprintln!("cutoff monitor: router {collector} connected from {remote}");
-                if let Ok(mut m) = self.metrics.lock() {
-                    m.connected.insert(collector.to_string(), true);
-                }
+                self.set_connected(collector.as_str(), true);
             }
             LiveUpdate::Disconnected { collector, reason } => {
-                if let Ok(mut m) = self.metrics.lock() {
-                    m.connected.insert(collector.to_string(), false);
-                }
+                self.set_connected(collector.as_str(), false);
                 warn(&format!(
                     "router {collector} disconnected ({reason}); its sessions are unknown until it is back"
                 ));
+            }
+            LiveUpdate::FeedUp { source, detail } => {
+                eprintln!("cutoff monitor: {source}: {detail}");
+                self.set_connected(&source, true);
+            }
+            LiveUpdate::FeedDown { source, reason } => {
+                self.set_connected(&source, false);
+                warn(&format!("{source} lost: {reason}"));
             }
             LiveUpdate::Note(note) => warn(&note),
         }
         Ok(())
     }
 
+    fn set_connected(&self, source: &str, up: bool) {
+        if let Ok(mut m) = self.metrics.lock() {
+            m.connected.insert(source.to_string(), up);
+        }
+    }
+
+    /// The clock moves to the latest message; each collector's last message time is kept for
+    /// the metrics.
+    fn note_messages(&mut self, msgs: &[Msg]) {
+        let Some(latest) = msgs.iter().map(Msg::time).max() else {
+            return;
+        };
+        if self.clock.is_none_or(|(t, _)| latest > t) {
+            self.clock = Some((latest, Instant::now()));
+        }
+        let Ok(mut m) = self.metrics.lock() else {
+            return;
+        };
+        for msg in msgs {
+            let t = msg.time();
+            let secs = t.secs as f64 + f64::from(t.micros) / 1e6;
+            let last = m
+                .last_message
+                .entry(msg.collector().to_string())
+                .or_insert(secs);
+            *last = last.max(secs);
+        }
+    }
+
+    /// The time the state is judged as of: the latest message's, plus the time gone by since
+    /// it arrived. None before the first message.
+    fn clock_now(&self) -> Option<Timestamp> {
+        let (t, at) = self.clock?;
+        let gone = at.elapsed();
+        let micros = i64::from(t.micros) + i64::from(gone.subsec_micros());
+        Some(Timestamp {
+            secs: t.secs + gone.as_secs() as i64 + micros / 1_000_000,
+            micros: (micros % 1_000_000) as u32,
+        })
+    }
+
     /// Judge the state as of the clock; alert on what was confirmed.
     fn judge(&mut self) -> anyhow::Result<()> {
-        let events = self.pipeline.tick_live(now());
+        let Some(clock) = self.clock_now() else {
+            return Ok(());
+        };
+        let events = self.pipeline.tick_live(clock);
         if !events.is_empty() {
             let t = chrono::Utc::now().timestamp();
             self.ck.pipeline = Some(self.pipeline.state().map_err(anyhow::Error::msg)?);

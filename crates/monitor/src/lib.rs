@@ -46,7 +46,7 @@ pub fn run_with(args: &RunOptions, make: &PipelineFactory) -> anyhow::Result<Exi
     let config = MonitorConfig::load(&args.config)?;
     if config.source.live_only() {
         anyhow::bail!(
-            "{}: the only source is live (source.bmp_listen): run `cutoff monitor --follow`",
+            "{}: the only source is live (source.bmp_listen or RIS Live): run `cutoff monitor --follow`",
             args.config.display()
         );
     }

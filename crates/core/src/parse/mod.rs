@@ -10,6 +10,7 @@ pub mod bmp;
 pub mod decode;
 pub mod exact;
 pub mod prefilter;
+pub mod ris_live;
 pub mod salvage;
 
 use crate::model::{AsPath, PathHop, Prefix, Timestamp};

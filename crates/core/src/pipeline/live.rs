@@ -258,27 +258,8 @@ impl LiveCollector {
         }
     }
 
-    /// A watched prefix (or more specific), or any route a watched AS originates (which makes
-    /// its prefix watched from now on, for every router).
     fn wanted(&self, r: &RouteElem) -> bool {
-        let originated = |w: &Watch| {
-            r.attrs.as_ref().is_some_and(|a| match a.path.origin() {
-                crate::model::Origin::As(o) => w.watches_asn(o),
-                crate::model::Origin::Uncertain(set) => set.iter().any(|o| w.watches_asn(*o)),
-                crate::model::Origin::None => false,
-            })
-        };
-        let (covered, learn) = match self.watch.read() {
-            Ok(w) => (w.covers(&r.prefix), originated(&w)),
-            Err(_) => return true,
-        };
-        if learn
-            && !covered
-            && let Ok(mut w) = self.watch.write()
-        {
-            w.insert(r.prefix);
-        }
-        covered || learn
+        wanted(&self.watch, r)
     }
 
     /// Close the initial table once every peer up has sent End-of-RIB, or the router has
@@ -390,6 +371,29 @@ impl LiveCollector {
             hole: true,
         });
     }
+}
+
+/// A watched prefix (or more specific), or any route a watched AS originates (which makes its
+/// prefix watched from now on, for every live source).
+pub(crate) fn wanted(watch: &RwLock<Watch>, r: &RouteElem) -> bool {
+    let originated = |w: &Watch| {
+        r.attrs.as_ref().is_some_and(|a| match a.path.origin() {
+            crate::model::Origin::As(o) => w.watches_asn(o),
+            crate::model::Origin::Uncertain(set) => set.iter().any(|o| w.watches_asn(*o)),
+            crate::model::Origin::None => false,
+        })
+    };
+    let (covered, learn) = match watch.read() {
+        Ok(w) => (w.covers(&r.prefix), originated(&w)),
+        Err(_) => return true,
+    };
+    if learn
+        && !covered
+        && let Ok(mut w) = watch.write()
+    {
+        w.insert(r.prefix);
+    }
+    covered || learn
 }
 
 #[cfg(test)]
