@@ -352,6 +352,10 @@ struct Follow {
 
 impl Follow {
     fn start(dir: &Path, port: u16, source_extra: &str) -> Follow {
+        Follow::start_with(dir, port, source_extra, &[])
+    }
+
+    fn start_with(dir: &Path, port: u16, source_extra: &str, env: &[(&str, String)]) -> Follow {
         std::fs::write(
             dir.join("monitor.toml"),
             format!(
@@ -366,6 +370,7 @@ impl Follow {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cutoff"))
             .env_remove("CACHE_DIRECTORY")
             .env("XDG_CACHE_HOME", common::test_cache())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(["monitor", "--follow", "--config"])
             .arg(dir.join("monitor.toml"))
             .stdout(Stdio::null())
@@ -603,5 +608,59 @@ fn subscribed_to_the_watched_as_only_the_replay_gives_the_same_alerts() {
     assert!(
         first.iter().all(|v| v["data"].get("host").is_none()),
         "no collector is taken whole: {first:?}"
+    );
+}
+
+/// Under systemd (`Type=notify`, `WatchdogSec=`): READY=1 once the sources are up, WATCHDOG=1
+/// at half the watchdog period from the loop that judges, STOPPING=1 at SIGTERM. The
+/// notification socket is a real datagram socket here, as systemd's is.
+#[test]
+fn follow_tells_systemd_it_is_ready_alive_and_stopping() {
+    let server = serve(Vec::new(), Vec::new(), 0);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let socket_path = tmp.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let follow = Follow::start_with(
+        tmp.path(),
+        server.port,
+        "",
+        &[
+            ("NOTIFY_SOCKET", socket_path.display().to_string()),
+            ("WATCHDOG_USEC", "1000000".to_string()),
+        ],
+    );
+    let mut said = Vec::new();
+    let mut buf = [0u8; 512];
+    let start = Instant::now();
+    while said
+        .iter()
+        .filter(|s: &&String| s.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
+        let n = socket.recv(&mut buf).expect("a notification within 20 s");
+        said.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let elapsed = start.elapsed();
+    assert!(said[0].contains("READY=1"), "READY=1 first: {said:?}");
+    // Three pings at half of 1 s: about 1.5 s after ready, not a burst, not a stall.
+    assert!(
+        elapsed >= Duration::from_millis(1200) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}: {said:?}"
+    );
+    follow.stop();
+    let mut last = String::new();
+    while let Ok(n) = socket.recv(&mut buf) {
+        last = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if last.contains("STOPPING=1") {
+            break;
+        }
+    }
+    assert!(
+        last.contains("STOPPING=1"),
+        "STOPPING=1 at SIGTERM, last said {last:?}"
     );
 }

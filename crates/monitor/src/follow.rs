@@ -138,6 +138,14 @@ impl Follower<'_> {
                 .with_context(|| format!("metrics on {addr}"))?;
             eprintln!("cutoff monitor: metrics on http://{bound}/metrics");
         }
+        // systemd (`Type=notify`): ready once every source is up; the watchdog is fed from
+        // the loop that judges, so a hung judge is restarted. Without NOTIFY_SOCKET, nothing.
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status("following"),
+        ]);
+        let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+        let mut fed = Instant::now();
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
         // The state is judged per second of the clock (as per second of MRT time): checking
@@ -150,11 +158,18 @@ impl Follower<'_> {
                     Some(u) => self.take(u)?,
                     None => bail!("every live source stopped"),
                 },
-                _ = tick.tick() => self.judge()?,
+                _ = tick.tick() => {
+                    self.judge()?;
+                    if watchdog.is_some_and(|every| fed.elapsed() >= every) {
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                        fed = Instant::now();
+                    }
+                }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
         }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         self.save().map_err(anyhow::Error::msg)
     }
 
