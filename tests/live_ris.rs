@@ -236,6 +236,25 @@ struct Server {
 /// them needs a pace: RIS Live sends in real time, so a subscription made a few milliseconds
 /// after an announcement is in place for the withdrawal that follows hours later.
 fn serve(frames: Vec<Frame>, scripts: Vec<Vec<Step>>, speed: u32) -> Server {
+    serve_resuming(frames, scripts, speed, None)
+}
+
+/// The time the checkpoint's routing state is dated by, if there is one.
+fn checkpoint_time(path: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["pipeline"]["now"]["secs"].as_i64()
+}
+
+/// As [`serve`]; with `resume`, each connection starts at the first frame of the second the
+/// checkpoint at that path is dated by (from the start without one): a source that gives a
+/// restarted monitor what it had not saved, as a router resends its table.
+fn serve_resuming(
+    frames: Vec<Frame>,
+    scripts: Vec<Vec<Step>>,
+    speed: u32,
+    resume: Option<std::path::PathBuf>,
+) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     listener.set_nonblocking(true).expect("nonblocking");
@@ -280,6 +299,10 @@ fn serve(frames: Vec<Frame>, scripts: Vec<Vec<Step>>, speed: u32) -> Server {
                 });
                 // The client subscribes at once; its first subscriptions are in by then.
                 tokio::time::sleep(Duration::from_millis(300)).await;
+                if let Some(path) = &resume {
+                    let from = checkpoint_time(path).unwrap_or(i64::MIN);
+                    next = frames.partition_point(|f| f.time < from);
+                }
                 for step in script {
                     let until = match step {
                         Step::SendUntil(t) => t,
@@ -321,6 +344,7 @@ fn serve(frames: Vec<Frame>, scripts: Vec<Vec<Step>>, speed: u32) -> Server {
                         next += 1;
                         if next.is_multiple_of(256) {
                             let _ = tx.flush().await;
+                            *sent2.lock().expect("sent") = next;
                         }
                     }
                     let _ = tx.flush().await;
@@ -663,4 +687,81 @@ fn follow_tells_systemd_it_is_ready_alive_and_stopping() {
         last.contains("STOPPING=1"),
         "STOPPING=1 at SIGTERM, last said {last:?}"
     );
+}
+
+/// SIGKILL at random moments of `--follow` (a seed printed to replay a failure): every alert
+/// is in the file sink exactly once at the end, with the scan's times. The server resumes each
+/// connection where the checkpoint left off, so what a killed monitor had not saved is sent
+/// again (RIS Live itself never replays; see README). Twice, each time: a kill anywhere in the
+/// replay, one within 30 ms of each alert reaching the file (the ledger and the sinks are
+/// being written then), one anywhere after, then a run to the end.
+#[test]
+fn sigkill_at_random_moments_loses_and_repeats_no_alert() {
+    let expected = scan_events();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos() as u64;
+    eprintln!("seed {seed}");
+    let mut state = seed | 1;
+    let mut random_ms = move |below: u64| {
+        // xorshift64: enough to spread the kills, and replayable from the seed.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    for _ in 0..2 {
+        kill_and_resume(&expected, &mut random_ms, seed);
+    }
+}
+
+fn kill_and_resume(expected: &[String], random_ms: &mut dyn FnMut(u64) -> u64, seed: u64) {
+    let frames = replay_frames();
+    let total = frames.len();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let checkpoint = tmp.path().join("state/checkpoint.json");
+    let script = vec![Step::SendRest, Step::Silent];
+    let server = serve_resuming(frames, vec![script; 8], 0, Some(checkpoint));
+    let whole = "ris_live_hosts = [\"route-views2\"]";
+    for round in 0..4 {
+        let mut follow = Follow::start(tmp.path(), server.port, whole);
+        let before = follow.alerts().len();
+        if round == 0 || round == 3 || before == expected.len() {
+            // Early (the whole replay takes a few seconds): before the first alert, mostly.
+            std::thread::sleep(Duration::from_millis(300 + random_ms(3_000)));
+        } else {
+            let end = Instant::now() + Duration::from_secs(120);
+            while follow.alerts().len() == before && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(random_ms(30)));
+        }
+        follow.child.kill().expect("SIGKILL");
+        follow.child.wait().expect("wait");
+        let alerts = follow.alerts();
+        eprintln!(
+            "round {round}: killed after {} frames sent, {} alert(s) in the file",
+            server.sent.lock().expect("sent"),
+            alerts.len()
+        );
+        let got: Vec<String> = alerts.iter().map(summary).collect();
+        assert_eq!(
+            got,
+            expected[..got.len().min(expected.len())],
+            "seed {seed}"
+        );
+    }
+    let follow = Follow::start(tmp.path(), server.port, whole);
+    let alerts = follow.wait(&server, total, expected.len(), Duration::from_secs(300));
+    std::thread::sleep(Duration::from_millis(500));
+    let after = follow.alerts();
+    follow.stop();
+    assert_eq!(
+        after.len(),
+        alerts.len(),
+        "no alert after the expected ones"
+    );
+    let got: Vec<String> = after.iter().map(summary).collect();
+    assert_eq!(got, expected, "seed {seed}");
 }
