@@ -326,6 +326,24 @@ impl<'a> Connection<'a> {
 mod tests {
     use super::*;
 
+    /// A `wss://` endpoint builds its TLS client (rustls needs a crypto provider chosen at
+    /// build time, or it panics) and fails cleanly against a server that speaks no TLS.
+    #[tokio::test]
+    async fn a_wss_endpoint_that_speaks_no_tls_is_an_error_not_a_panic() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                use tokio::io::AsyncWriteExt;
+                let _ = s.write_all(b"HTTP/1.1 400 not TLS\r\n\r\n").await;
+            }
+        });
+        let r = tokio_tungstenite::connect_async(format!("wss://127.0.0.1:{port}/v1/ws/")).await;
+        assert!(r.is_err(), "no TLS, no WebSocket");
+    }
+
     #[test]
     fn the_client_says_who_it_is_unless_the_url_does() {
         assert_eq!(
