@@ -385,9 +385,14 @@ impl Follow {
             format!(
                 "state_dir = \"{d}/state\"\ncache_dir = \"{d}/cache\"\n\
                  [[watch]]\nasn = {AS}\n\
-                 [source]\nris_live_url = \"ws://127.0.0.1:{port}/v1/ws/\"\nris_live_silence = \"2s\"\n{source_extra}\n\
+                 [source]\nris_live_url = \"ws://127.0.0.1:{port}/v1/ws/\"\n{silence}{source_extra}\n\
                  [[sink]]\ntype = \"file\"\npath = \"{d}/alerts.jsonl\"\n",
-                d = dir.display()
+                d = dir.display(),
+                silence = if source_extra.contains("ris_live_silence") {
+                    ""
+                } else {
+                    "ris_live_silence = \"2s\"\n"
+                },
             ),
         )
         .expect("config");
@@ -723,7 +728,9 @@ fn kill_and_resume(expected: &[String], random_ms: &mut dyn FnMut(u64) -> u64, s
     let checkpoint = tmp.path().join("state/checkpoint.json");
     let script = vec![Step::SendRest, Step::Silent];
     let server = serve_resuming(frames, vec![script; 8], 0, Some(checkpoint));
-    let whole = "ris_live_hosts = [\"route-views2\"]";
+    // Never silent long enough to reconnect by itself: every new connection is a restarted
+    // monitor, which the server resumes from its checkpoint.
+    let whole = "ris_live_hosts = [\"route-views2\"]\nris_live_silence = \"10m\"";
     for round in 0..4 {
         let mut follow = Follow::start(tmp.path(), server.port, whole);
         let before = follow.alerts().len();
