@@ -387,11 +387,7 @@ impl Lab {
     }
 
     fn alerts(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("alerts.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("an alert is JSON"))
-            .collect()
+        common::alerts_in(&self.dir.join("alerts.jsonl"))
     }
 
     /// Wait until `n` alerts have been written.

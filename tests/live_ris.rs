@@ -422,11 +422,7 @@ impl Follow {
     }
 
     fn alerts(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("alerts.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("an alert is JSON"))
-            .collect()
+        common::alerts_in(&self.dir.join("alerts.jsonl"))
     }
 
     fn said(&self) -> Vec<String> {
@@ -450,6 +446,32 @@ impl Follow {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Wait for the replay to end with the expected alerts, check for half a second that no
+    /// other follows, stop (SIGTERM), and assert the alerts are `expected` (scan events);
+    /// returns them and what the monitor said.
+    fn finish(
+        self,
+        server: &Server,
+        total: usize,
+        expected: &[String],
+    ) -> (Vec<Value>, Vec<String>) {
+        let alerts = self.wait(server, total, expected.len(), Duration::from_secs(300));
+        std::thread::sleep(Duration::from_millis(500));
+        let after = self.alerts();
+        let said = self.stop();
+        assert_eq!(
+            after.len(),
+            alerts.len(),
+            "no alert after the expected ones"
+        );
+        let got: Vec<String> = alerts.iter().map(summary).collect();
+        assert_eq!(
+            got, expected,
+            "the live alerts are the scan's events, at its times; said:\n{said:#?}"
+        );
+        (alerts, said)
     }
 
     /// SIGTERM: the checkpoint is written and the exit is 0.
@@ -510,10 +532,9 @@ fn cron_keys(dir: &Path) -> Vec<String> {
             .args(["monitor", "--config"])
             .arg(dir.join("cron.toml")),
     );
-    std::fs::read_to_string(dir.join("cron-alerts.jsonl"))
-        .expect("cron alerts")
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON")["key"].to_string())
+    common::alerts_in(&dir.join("cron-alerts.jsonl"))
+        .iter()
+        .map(|a| a["key"].to_string())
         .collect()
 }
 
@@ -547,20 +568,7 @@ fn a_ris_live_replay_of_the_real_day_alerts_as_the_scan_dates_it_through_faults(
         server.port,
         "ris_live_hosts = [\"route-views2\"]",
     );
-    let alerts = follow.wait(&server, total, expected.len(), Duration::from_secs(300));
-    std::thread::sleep(Duration::from_millis(500));
-    let alerts_after = follow.alerts();
-    let said = follow.stop();
-    assert_eq!(
-        alerts_after.len(),
-        alerts.len(),
-        "no alert after the expected ones"
-    );
-    let got: Vec<String> = alerts.iter().map(summary).collect();
-    assert_eq!(
-        got, expected,
-        "the live alerts are the scan's events, at its times"
-    );
+    let (alerts, said) = follow.finish(&server, total, &expected);
 
     // The same keys as a cron run over the archive files: one ledger delivers them once.
     let live_keys: Vec<String> = alerts.iter().map(|a| a["key"].to_string()).collect();
@@ -609,17 +617,7 @@ fn subscribed_to_the_watched_as_only_the_replay_gives_the_same_alerts() {
     let server = serve(frames, vec![vec![Step::SendRest, Step::Silent]], 600);
     let tmp = tempfile::tempdir().expect("tempdir");
     let follow = Follow::start(tmp.path(), server.port, "");
-    let alerts = follow.wait(&server, total, expected.len(), Duration::from_secs(300));
-    std::thread::sleep(Duration::from_millis(500));
-    let alerts_after = follow.alerts();
-    let said = follow.stop();
-    assert_eq!(
-        alerts_after.len(),
-        alerts.len(),
-        "no alert after the expected ones"
-    );
-    let got: Vec<String> = alerts.iter().map(summary).collect();
-    assert_eq!(got, expected, "{said:#?}");
+    follow.finish(&server, total, &expected);
 
     let subs = server.subscriptions.lock().expect("subs");
     let first = &subs[0];
@@ -760,15 +758,6 @@ fn kill_and_resume(expected: &[String], random_ms: &mut dyn FnMut(u64) -> u64, s
         );
     }
     let follow = Follow::start(tmp.path(), server.port, whole);
-    let alerts = follow.wait(&server, total, expected.len(), Duration::from_secs(300));
-    std::thread::sleep(Duration::from_millis(500));
-    let after = follow.alerts();
-    follow.stop();
-    assert_eq!(
-        after.len(),
-        alerts.len(),
-        "no alert after the expected ones"
-    );
-    let got: Vec<String> = after.iter().map(summary).collect();
-    assert_eq!(got, expected, "seed {seed}");
+    eprintln!("seed {seed}");
+    follow.finish(&server, total, expected);
 }

@@ -209,3 +209,12 @@ pub fn without_elapsed(stdout: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The alerts a file sink has written to `path` (none while the file is absent).
+pub fn alerts_in(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an alert is JSON"))
+        .collect()
+}

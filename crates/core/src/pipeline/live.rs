@@ -237,7 +237,7 @@ impl LiveCollector {
             self.last_counted = Some(now);
         }
         for r in routes {
-            if !self.wanted(&r) {
+            if !wanted(&self.watch, &r) {
                 continue;
             }
             if let Some(d) = self.dump.as_mut() {
@@ -256,10 +256,6 @@ impl LiveCollector {
                 file: 0,
             });
         }
-    }
-
-    fn wanted(&self, r: &RouteElem) -> bool {
-        wanted(&self.watch, r)
     }
 
     /// Close the initial table once every peer up has sent End-of-RIB, or the router has

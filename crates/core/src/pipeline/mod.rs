@@ -328,13 +328,7 @@ impl Pipeline {
     }
 
     fn pass_time(&mut self, t: Timestamp) {
-        if let Some(n) = self.now
-            && t.secs > n.secs
-        {
-            self.observe_changes(n);
-            self.detector.advance(t);
-            self.detector.fill_evidence(&self.tracker, n);
-        }
+        self.judge_seconds_ended_by(t);
         if self.now.is_none_or(|n| t > n) {
             self.now = Some(t);
         }
@@ -352,11 +346,17 @@ impl Pipeline {
     /// waiting for the next message. The state stays dated by its last message (as when a
     /// file is read), so a tick between two messages changes no event's time.
     pub fn tick_live(&mut self, now: Timestamp) {
+        self.judge_seconds_ended_by(now);
+    }
+
+    /// If `t` is in a later second than the state's time, the state as of that time is judged
+    /// and the conditions held until `t` are confirmed.
+    fn judge_seconds_ended_by(&mut self, t: Timestamp) {
         if let Some(n) = self.now
-            && now.secs > n.secs
+            && t.secs > n.secs
         {
             self.observe_changes(n);
-            self.detector.advance(now);
+            self.detector.advance(t);
             self.detector.fill_evidence(&self.tracker, n);
         }
     }
